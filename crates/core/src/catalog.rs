@@ -1,0 +1,70 @@
+//! The catalog model: what `cutover` knows of a table on either side. Filled by the postgres
+//! crate from `pg_catalog`; used by the mapping compiler, the planner and the engine.
+use serde::{Deserialize, Serialize};
+
+use crate::pgtype::PgType;
+
+/// One column of a table, in attribute order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ColumnInfo {
+    /// Column name, unquoted.
+    pub name: String,
+    /// Decoded type (with typmod) used by codecs and casts.
+    pub ty: PgType,
+    /// `format_type(atttypid, atttypmod)`, for messages and DDL.
+    pub type_sql: String,
+    /// Declared NOT NULL.
+    pub not_null: bool,
+    /// Has a default or is an identity / generated column.
+    pub has_default: bool,
+    /// A generated (stored) column: never written.
+    pub generated: bool,
+}
+
+/// A table on one side.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TableInfo {
+    /// Schema name.
+    pub schema: String,
+    /// Table name.
+    pub name: String,
+    /// Columns in attribute order (dropped columns excluded).
+    pub columns: Vec<ColumnInfo>,
+    /// Primary key columns, in key order; empty when the table has none.
+    pub primary_key: Vec<String>,
+    /// `pg_class.reltuples` (may be -1 when never analysed): an estimate for progress only.
+    pub estimated_rows: i64,
+    /// `pg_class.relpages`: used to split the table into ctid ranges.
+    pub pages: i64,
+}
+
+impl TableInfo {
+    /// The column with this name.
+    pub fn column(&self, name: &str) -> Option<&ColumnInfo> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// `"schema"."name"`, quoted for SQL.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+    }
+}
+
+/// Quotes an identifier for SQL, always (a name like `x"; drop table y; --` stays a name).
+pub fn quote_ident(name: &str) -> String {
+    let mut s = String::with_capacity(name.len() + 2);
+    s.push('"');
+    for ch in name.chars() {
+        if ch == '"' {
+            s.push('"');
+        }
+        s.push(ch);
+    }
+    s.push('"');
+    s
+}
+
+/// Quotes a string literal for SQL (standard_conforming_strings on).
+pub fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}

@@ -1,0 +1,1 @@
+//! The mapping file: TOML, parsed strictly (see docs/mapping.md).
