@@ -1,1 +1,52 @@
-pub fn main() -> i32 { 0 }
+//! The `cutover` command line: parse arguments, set up logging, call the engine, print the
+//! summary, map the outcome to an exit code. No migration logic lives here.
+mod args;
+mod commands;
+mod printer;
+
+use clap::Parser;
+
+pub use args::Cli;
+
+/// Exit codes (documented in the README and `--help`).
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const FOUND_PROBLEMS: i32 = 1;
+    pub const ERROR: i32 = 2;
+    pub const INTERRUPTED: i32 = 130;
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::ERROR } else { exit::OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    init_logging(&cli.global);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::ERROR;
+        }
+    };
+    runtime.block_on(commands::run(cli))
+}
+
+fn init_logging(global: &args::Global) {
+    use tracing_subscriber::EnvFilter;
+    let default = if global.quiet { "error" } else { "warn" };
+    let filter = EnvFilter::try_from_env("CUTOVER_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = match global.log_format {
+        args::LogFormat::Json => builder.json().try_init(),
+        args::LogFormat::Text => builder.try_init(),
+    };
+}

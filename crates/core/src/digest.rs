@@ -5,25 +5,95 @@
 //! the key columns in key order; `row bytes` those of every digest column in the recorded column
 //! order (keys included). `row_digest = blake3(key bytes ‖ row bytes)`; the bucket of a row is the
 //! leading `k` bits of `blake3(key bytes)`.
-use arrow_array::RecordBatch;
+use arrow_array::{Array, BinaryArray, RecordBatch};
+use arrow_buffer::NullBuffer;
+use base64::Engine as _;
 
 /// Version of the digest scheme, recorded in manifests and reports.
 pub const HASH_VERSION: u32 = 1;
 /// The finest bucket level computed during a pass; coarser levels are folded from it.
 pub const FINE_K: u8 = 16;
 
+/// Target average number of rows per bucket used by [`choose_k`].
+const ROWS_PER_BUCKET: u64 = 512;
+/// Domain prefix of [`Leaf::hash`].
+const LEAF_DOMAIN: &[u8] = b"cutover-leaf-v1";
+/// Bytes of one leaf in the [`Leaves::to_base64`] packing: count + 4 lanes, all u64 LE.
+const PACKED_LEAF: usize = 40;
+
 /// Appends the canonical encoding of one value (`None` = NULL).
+///
+/// # Panics
+/// If the value is longer than `u32::MAX` bytes (PostgreSQL caps a field at 1 GiB).
+#[inline]
 pub fn put_value(out: &mut Vec<u8>, v: Option<&[u8]>) {
-    let _ = (out, v);
-    unimplemented!()
+    match v {
+        None => out.push(0x00),
+        Some(bytes) => {
+            let len = u32::try_from(bytes.len()).expect("value longer than u32::MAX bytes");
+            let [a, b, c, d] = len.to_be_bytes();
+            out.reserve(5 + bytes.len());
+            out.extend_from_slice(&[0x01, a, b, c, d]);
+            out.extend_from_slice(bytes);
+        }
+    }
 }
 
 /// One bucket's order-independent summary: row count and the wrapping sum of row digests as
 /// four little-endian u64 lanes. Adding then subtracting a digest restores the leaf exactly.
+///
+/// All arithmetic wraps (count included), so the leaves form a group: a delta-sync may subtract
+/// a row's old digest before or after adding anything else and the result is the same.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Leaf {
     pub count: u64,
     pub sum: [u64; 4],
+}
+
+impl Leaf {
+    /// Adds one row digest.
+    #[inline]
+    pub fn add(&mut self, digest: &[u8; 32]) {
+        self.count = self.count.wrapping_add(1);
+        for (lane, v) in self.sum.iter_mut().zip(lanes(digest)) {
+            *lane = lane.wrapping_add(v);
+        }
+    }
+
+    /// Removes one row digest (the inverse of [`Leaf::add`]).
+    #[inline]
+    pub fn sub(&mut self, digest: &[u8; 32]) {
+        self.count = self.count.wrapping_sub(1);
+        for (lane, v) in self.sum.iter_mut().zip(lanes(digest)) {
+            *lane = lane.wrapping_sub(v);
+        }
+    }
+
+    /// Adds every row of `other` (leaves of disjoint row sets combine into their union).
+    #[inline]
+    pub fn merge(&mut self, other: &Leaf) {
+        self.count = self.count.wrapping_add(other.count);
+        for (lane, v) in self.sum.iter_mut().zip(other.sum) {
+            *lane = lane.wrapping_add(v);
+        }
+    }
+
+    /// `blake3("cutover-leaf-v1" ‖ count LE ‖ 4 lanes LE)`: the Merkle leaf of this bucket.
+    pub fn hash(&self) -> [u8; 32] {
+        let mut h = blake3::Hasher::new();
+        h.update(LEAF_DOMAIN);
+        h.update(&self.count.to_le_bytes());
+        for lane in self.sum {
+            h.update(&lane.to_le_bytes());
+        }
+        *h.finalize().as_bytes()
+    }
+}
+
+/// A digest read as four little-endian u64 lanes.
+#[inline]
+fn lanes(d: &[u8; 32]) -> [u64; 4] {
+    std::array::from_fn(|i| u64::from_le_bytes(d[i * 8..i * 8 + 8].try_into().unwrap()))
 }
 
 /// The leaves of one table at level `k` (2^k buckets).
@@ -31,4 +101,599 @@ pub struct Leaf {
 pub struct Leaves {
     pub k: u8,
     pub leaves: Vec<Leaf>,
+}
+
+/// Why packed leaves could not be read back.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LeavesError {
+    #[error("leaves: k = {0} is above the finest level {FINE_K}")]
+    LevelTooFine(u8),
+    #[error("leaves: not valid base64: {0}")]
+    Base64(String),
+    #[error("leaves: {got} bytes packed, expected {expected} for k = {k} (manifest truncated or k wrong)")]
+    Length { k: u8, got: usize, expected: usize },
+}
+
+impl Leaves {
+    /// 2^k empty leaves.
+    ///
+    /// # Panics
+    /// If `k > FINE_K`.
+    pub fn new(k: u8) -> Leaves {
+        assert!(k <= FINE_K, "bucket level k = {k} above FINE_K = {FINE_K}");
+        Leaves {
+            k,
+            leaves: vec![Leaf::default(); 1 << k],
+        }
+    }
+
+    /// The bucket of a row at this level: the leading `k` bits of its key hash, big-endian.
+    #[inline]
+    pub fn bucket(&self, bucket_hash: &[u8; 32]) -> u32 {
+        bucket_at(self.k, bucket_hash)
+    }
+
+    /// Adds a row to its bucket.
+    #[inline]
+    pub fn add(&mut self, bucket_hash: &[u8; 32], row_digest: &[u8; 32]) {
+        let b = self.bucket(bucket_hash) as usize;
+        self.leaves[b].add(row_digest);
+    }
+
+    /// Removes a row from its bucket (the inverse of [`Leaves::add`]).
+    #[inline]
+    pub fn sub(&mut self, bucket_hash: &[u8; 32], row_digest: &[u8; 32]) {
+        let b = self.bucket(bucket_hash) as usize;
+        self.leaves[b].sub(row_digest);
+    }
+
+    /// Adds every row of `other`, computed at the same level (chunks, threads).
+    ///
+    /// # Panics
+    /// If the levels differ: fold the finer one first.
+    pub fn merge(&mut self, other: &Leaves) {
+        assert_eq!(self.k, other.k, "merging leaves of different levels");
+        for (a, b) in self.leaves.iter_mut().zip(&other.leaves) {
+            a.merge(b);
+        }
+    }
+
+    /// The same rows at the coarser level `k`: fine bucket `b` lands in `b >> (self.k - k)`.
+    /// Exactly what computing at level `k` directly gives, since buckets are hash prefixes.
+    ///
+    /// # Panics
+    /// If `k > self.k`.
+    pub fn fold(&self, k: u8) -> Leaves {
+        assert!(
+            k <= self.k,
+            "cannot fold level {} into finer level {k}",
+            self.k
+        );
+        let shift = self.k - k;
+        let mut out = Leaves::new(k);
+        for (b, leaf) in self.leaves.iter().enumerate() {
+            out.leaves[b >> shift].merge(leaf);
+        }
+        out
+    }
+
+    /// Number of rows in all buckets.
+    pub fn rows(&self) -> u64 {
+        self.leaves.iter().fold(0, |n, l| n.wrapping_add(l.count))
+    }
+
+    /// The Merkle leaf hashes, in bucket order.
+    pub fn leaf_hashes(&self) -> Vec<[u8; 32]> {
+        self.leaves.iter().map(Leaf::hash).collect()
+    }
+
+    /// The table root: a Merkle tree over the leaf hashes in bucket order.
+    pub fn root(&self) -> [u8; 32] {
+        crate::merkle::root(&self.leaf_hashes())
+    }
+
+    /// [`Leaves::root`] as hex.
+    pub fn root_hex(&self) -> String {
+        hex::encode(self.root())
+    }
+
+    /// Packs the leaves for a manifest: per bucket, count then 4 lanes, each u64 LE; standard
+    /// base64 (padded). `k` is recorded beside it, not inside it.
+    pub fn to_base64(&self) -> String {
+        let mut buf = Vec::with_capacity(self.leaves.len() * PACKED_LEAF);
+        for leaf in &self.leaves {
+            buf.extend_from_slice(&leaf.count.to_le_bytes());
+            for lane in leaf.sum {
+                buf.extend_from_slice(&lane.to_le_bytes());
+            }
+        }
+        base64::engine::general_purpose::STANDARD.encode(buf)
+    }
+
+    /// Reads back [`Leaves::to_base64`] at level `k`.
+    pub fn from_base64(k: u8, s: &str) -> Result<Leaves, LeavesError> {
+        if k > FINE_K {
+            return Err(LeavesError::LevelTooFine(k));
+        }
+        let buf = base64::engine::general_purpose::STANDARD
+            .decode(s.trim())
+            .map_err(|e| LeavesError::Base64(e.to_string()))?;
+        let expected = PACKED_LEAF << k;
+        if buf.len() != expected {
+            return Err(LeavesError::Length {
+                k,
+                got: buf.len(),
+                expected,
+            });
+        }
+        let u64_at =
+            |c: &[u8], i: usize| u64::from_le_bytes(c[i * 8..i * 8 + 8].try_into().unwrap());
+        let leaves = buf
+            .chunks_exact(PACKED_LEAF)
+            .map(|c| Leaf {
+                count: u64_at(c, 0),
+                sum: std::array::from_fn(|i| u64_at(c, i + 1)),
+            })
+            .collect();
+        Ok(Leaves { k, leaves })
+    }
+
+    /// Indices of the buckets whose leaves differ, ascending: where reconcile descends.
+    ///
+    /// # Panics
+    /// If the levels differ: fold the finer one first.
+    pub fn differing(&self, other: &Leaves) -> Vec<u32> {
+        assert_eq!(self.k, other.k, "comparing leaves of different levels");
+        let pairs = self.leaves.iter().zip(&other.leaves);
+        (0u32..)
+            .zip(pairs)
+            .filter(|(_, (a, b))| a != b)
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
+/// The leading `k` bits of `bucket_hash`, read as a big-endian u32 (k = 0: bucket 0).
+#[inline]
+fn bucket_at(k: u8, bucket_hash: &[u8; 32]) -> u32 {
+    let prefix = u32::from_be_bytes(bucket_hash[..4].try_into().unwrap());
+    prefix.checked_shr(32 - u32::from(k)).unwrap_or(0)
+}
+
+/// The bucket level of a table with `rows` rows: the smallest `k` with `rows / 2^k ≤ 512`
+/// (exact division, so at most 512 rows per bucket on average), clamped to `[0, FINE_K]`.
+///
+/// It takes the exact row count after a pass, never a catalog estimate: `reltuples` drifts
+/// between ANALYZE runs, and two runs over the same data must pick the same `k` to produce the
+/// same root. Rows are digested at [`FINE_K`] during the pass, and the fine leaves fold exactly
+/// into level `k` once the count is known ([`Leaves::fold`]).
+pub fn choose_k(rows: u64) -> u8 {
+    (0..FINE_K)
+        .find(|&k| rows <= ROWS_PER_BUCKET << k)
+        .unwrap_or(FINE_K)
+}
+
+/// The two hashes of one row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowDigest {
+    /// `blake3(key bytes)`: picks the bucket.
+    pub bucket_hash: [u8; 32],
+    /// `blake3(key bytes ‖ row bytes)`: what the bucket's leaf sums.
+    pub digest: [u8; 32],
+}
+
+/// Digests rows of a batch (see [`crate::batch`]: every column nullable `Binary`). Holds two
+/// reusable blake3 states so the hot path does not allocate. One per thread.
+#[derive(Clone, Debug, Default)]
+pub struct RowHasher {
+    key: blake3::Hasher,
+    row: blake3::Hasher,
+}
+
+impl RowHasher {
+    pub fn new() -> RowHasher {
+        RowHasher::default()
+    }
+
+    /// The digest of row `row`: key bytes from `key_cols` (indices into the batch, key order),
+    /// row bytes from every column in batch order.
+    ///
+    /// # Panics
+    /// If a column is not `Binary`, or an index is out of range.
+    pub fn digest_row(&mut self, batch: &RecordBatch, row: usize, key_cols: &[usize]) -> RowDigest {
+        assert!(row < batch.num_rows(), "row {row} out of range");
+        let col = |i: usize| BinaryColumn::of(batch, i);
+        self.digest_with(col, batch.num_columns(), row, key_cols)
+    }
+
+    /// Adds every row of the batch to `leaves`. Columns are downcast once per batch.
+    ///
+    /// # Panics
+    /// As [`RowHasher::digest_row`].
+    pub fn digest_batch(&mut self, batch: &RecordBatch, key_cols: &[usize], leaves: &mut Leaves) {
+        let cols: Vec<BinaryColumn> = (0..batch.num_columns())
+            .map(|i| BinaryColumn::of(batch, i))
+            .collect();
+        for row in 0..batch.num_rows() {
+            let d = self.digest_with(|i| cols[i], cols.len(), row, key_cols);
+            leaves.add(&d.bucket_hash, &d.digest);
+        }
+    }
+
+    /// Feeds the canonical encodings straight into two incremental hashers. Measured against
+    /// encoding key bytes ‖ row bytes into a scratch `Vec` and hashing it (`blake3::hash`) on
+    /// 11-column rows of ~200 encoded bytes: ~10% faster, as it skips one copy of every value.
+    #[inline]
+    fn digest_with<'a>(
+        &mut self,
+        col: impl Fn(usize) -> BinaryColumn<'a>,
+        ncols: usize,
+        row: usize,
+        key_cols: &[usize],
+    ) -> RowDigest {
+        let (key, all) = (&mut self.key, &mut self.row);
+        key.reset();
+        all.reset();
+        for &i in key_cols {
+            let v = col(i).get(row);
+            hash_value(key, v);
+            hash_value(all, v);
+        }
+        for i in 0..ncols {
+            hash_value(all, col(i).get(row));
+        }
+        RowDigest {
+            bucket_hash: *key.finalize().as_bytes(),
+            digest: *all.finalize().as_bytes(),
+        }
+    }
+}
+
+/// Feeds the canonical encoding of one value (as [`put_value`] writes it) to a hasher.
+#[inline]
+fn hash_value(h: &mut blake3::Hasher, v: Option<&[u8]>) {
+    match v {
+        None => {
+            h.update(&[0x00]);
+        }
+        Some(bytes) => {
+            let len = u32::try_from(bytes.len()).expect("value longer than u32::MAX bytes");
+            let [a, b, c, d] = len.to_be_bytes();
+            h.update(&[0x01, a, b, c, d]);
+            h.update(bytes);
+        }
+    }
+}
+
+/// `blake3` of each column's canonical encoding for row `row`, in batch order: compared between
+/// the two sides of a changed row to name the columns that differ.
+///
+/// # Panics
+/// If a column is not `Binary`, or `row` is out of range.
+pub fn column_digests(batch: &RecordBatch, row: usize) -> Vec<[u8; 32]> {
+    assert!(row < batch.num_rows(), "row {row} out of range");
+    let mut buf = Vec::new();
+    (0..batch.num_columns())
+        .map(|i| {
+            buf.clear();
+            put_value(&mut buf, BinaryColumn::of(batch, i).get(row));
+            *blake3::hash(&buf).as_bytes()
+        })
+        .collect()
+}
+
+/// The parts of a `BinaryArray` the hot path reads, taken out once so that a value costs two
+/// offset loads and a validity bit.
+#[derive(Clone, Copy)]
+struct BinaryColumn<'a> {
+    offsets: &'a [i32],
+    values: &'a [u8],
+    nulls: Option<&'a NullBuffer>,
+}
+
+impl<'a> BinaryColumn<'a> {
+    fn of(batch: &'a RecordBatch, i: usize) -> BinaryColumn<'a> {
+        let col = batch.column(i);
+        let Some(array) = col.as_any().downcast_ref::<BinaryArray>() else {
+            panic!(
+                "batch column {i} (`{}`) is {}, expected Binary (see cutover_core::batch)",
+                batch.schema().field(i).name(),
+                col.data_type()
+            )
+        };
+        BinaryColumn {
+            offsets: array.value_offsets(),
+            values: array.values().as_slice(),
+            nulls: array.nulls(),
+        }
+    }
+
+    #[inline]
+    fn get(&self, row: usize) -> Option<&'a [u8]> {
+        if self.nulls.is_some_and(|n| n.is_null(row)) {
+            return None;
+        }
+        let (start, end) = (self.offsets[row] as usize, self.offsets[row + 1] as usize);
+        Some(&self.values[start..end])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::binary_schema;
+    use std::sync::Arc;
+
+    type Row = Vec<Option<Vec<u8>>>;
+
+    fn batch(rows: &[Row]) -> RecordBatch {
+        let ncols = rows.first().map_or(0, Vec::len);
+        let names: Vec<String> = (0..ncols).map(|i| format!("c{i}")).collect();
+        let cols = (0..ncols)
+            .map(|c| {
+                let vals: Vec<Option<&[u8]>> = rows.iter().map(|r| r[c].as_deref()).collect();
+                Arc::new(BinaryArray::from(vals)) as arrow_array::ArrayRef
+            })
+            .collect();
+        RecordBatch::try_new(binary_schema(&names), cols).unwrap()
+    }
+
+    /// 3 columns: key (int4), name (text, NULL every 7th), score (int8).
+    fn sample_rows(n: u32) -> Vec<Row> {
+        (0..n)
+            .map(|i| {
+                let name = (i % 7 != 0).then(|| format!("name-{i}").into_bytes());
+                let score = (u64::from(i) * 31).to_be_bytes().to_vec();
+                vec![Some(i.to_be_bytes().to_vec()), name, Some(score)]
+            })
+            .collect()
+    }
+
+    fn leaves_of(rows: &[Row], k: u8) -> Leaves {
+        let mut leaves = Leaves::new(k);
+        RowHasher::new().digest_batch(&batch(rows), &[0], &mut leaves);
+        leaves
+    }
+
+    /// Deterministic Fisher–Yates with a small LCG (core has no rand dependency).
+    fn shuffled(rows: &[Row]) -> Vec<Row> {
+        let mut v = rows.to_vec();
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        for i in (1..v.len()).rev() {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            v.swap(i, (state >> 33) as usize % (i + 1));
+        }
+        v
+    }
+
+    #[test]
+    fn put_value_encodes_null_and_length_prefix() {
+        let mut out = Vec::new();
+        put_value(&mut out, None);
+        put_value(&mut out, Some(b""));
+        put_value(&mut out, Some(b"ab"));
+        assert_eq!(out, [0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 2, b'a', b'b']);
+    }
+
+    #[test]
+    fn shuffled_rows_give_the_same_leaves_and_root() {
+        let rows = sample_rows(2000);
+        let a = leaves_of(&rows, 6);
+        let b = leaves_of(&shuffled(&rows), 6);
+        assert_eq!(a, b);
+        assert_eq!(a.root(), b.root());
+        assert_eq!(a.rows(), 2000);
+    }
+
+    #[test]
+    fn batch_split_does_not_change_leaves() {
+        let rows = sample_rows(1000);
+        let mut split = Leaves::new(5);
+        let mut hasher = RowHasher::new();
+        for chunk in rows.chunks(77) {
+            hasher.digest_batch(&batch(chunk), &[0], &mut split);
+        }
+        assert_eq!(split, leaves_of(&rows, 5));
+    }
+
+    #[test]
+    fn add_then_sub_restores() {
+        let rows = sample_rows(300);
+        let before = leaves_of(&rows, 4);
+        let mut leaves = before.clone();
+        let b = batch(&sample_rows(50));
+        let mut hasher = RowHasher::new();
+        for row in 0..b.num_rows() {
+            let d = hasher.digest_row(&b, row, &[0]);
+            leaves.add(&d.bucket_hash, &d.digest);
+        }
+        assert_ne!(leaves, before);
+        for row in (0..b.num_rows()).rev() {
+            let d = hasher.digest_row(&b, row, &[0]);
+            leaves.sub(&d.bucket_hash, &d.digest);
+        }
+        assert_eq!(leaves, before);
+    }
+
+    #[test]
+    fn sub_before_add_commutes() {
+        // Delta-sync may remove a row from a bucket that has not yet received it.
+        let d = [0xAB; 32];
+        let (mut a, mut b) = (Leaf::default(), Leaf::default());
+        a.add(&d);
+        a.sub(&d);
+        b.sub(&d);
+        b.add(&d);
+        assert_eq!(a, Leaf::default());
+        assert_eq!(b, Leaf::default());
+    }
+
+    #[test]
+    fn fold_from_fine_equals_direct_computation() {
+        let rows = sample_rows(5000);
+        let fine = leaves_of(&rows, FINE_K);
+        for k in [0, 1, 3, 8, FINE_K] {
+            let direct = leaves_of(&rows, k);
+            assert_eq!(fine.fold(k), direct, "k = {k}");
+            assert_eq!(fine.fold(k).root(), direct.root());
+        }
+        assert_eq!(fine.fold(8).fold(2), leaves_of(&rows, 2));
+    }
+
+    #[test]
+    fn merge_of_two_halves_equals_the_whole() {
+        let rows = sample_rows(1000);
+        let mut first = leaves_of(&rows[..400], 7);
+        first.merge(&leaves_of(&rows[400..], 7));
+        assert_eq!(first, leaves_of(&rows, 7));
+    }
+
+    #[test]
+    fn root_changes_when_any_single_value_changes() {
+        let rows = sample_rows(40);
+        let base = leaves_of(&rows, 3).root();
+        for r in 0..rows.len() {
+            for c in 0..rows[r].len() {
+                let mut changed = rows.clone();
+                changed[r][c] = match &rows[r][c] {
+                    None => Some(Vec::new()),
+                    Some(v) => {
+                        let mut v = v.clone();
+                        v[0] ^= 0x80;
+                        Some(v)
+                    }
+                };
+                assert_ne!(leaves_of(&changed, 3).root(), base, "row {r} col {c}");
+            }
+        }
+    }
+
+    #[test]
+    fn null_and_empty_string_differ() {
+        let null = batch(&[vec![Some(b"k".to_vec()), None]]);
+        let empty = batch(&[vec![Some(b"k".to_vec()), Some(Vec::new())]]);
+        let mut h = RowHasher::new();
+        assert_ne!(h.digest_row(&null, 0, &[0]), h.digest_row(&empty, 0, &[0]));
+        assert_ne!(column_digests(&null, 0)[1], column_digests(&empty, 0)[1]);
+    }
+
+    #[test]
+    fn shifted_boundaries_differ() {
+        let ab_c = batch(&[vec![Some(b"ab".to_vec()), Some(b"c".to_vec())]]);
+        let a_bc = batch(&[vec![Some(b"a".to_vec()), Some(b"bc".to_vec())]]);
+        let mut h = RowHasher::new();
+        let (x, y) = (
+            h.digest_row(&ab_c, 0, &[0, 1]),
+            h.digest_row(&a_bc, 0, &[0, 1]),
+        );
+        assert_ne!(x.bucket_hash, y.bucket_hash);
+        assert_ne!(x.digest, y.digest);
+    }
+
+    #[test]
+    fn digest_row_matches_the_spec_formula() {
+        let rows = sample_rows(8);
+        let b = batch(&rows);
+        let d = RowHasher::new().digest_row(&b, 7, &[2, 0]);
+        let mut key = Vec::new();
+        put_value(&mut key, rows[7][2].as_deref());
+        put_value(&mut key, rows[7][0].as_deref());
+        let mut all = key.clone();
+        for v in &rows[7] {
+            put_value(&mut all, v.as_deref());
+        }
+        assert_eq!(d.bucket_hash, *blake3::hash(&key).as_bytes());
+        assert_eq!(d.digest, *blake3::hash(&all).as_bytes());
+    }
+
+    #[test]
+    fn column_digests_name_the_changed_column() {
+        let mut rows = sample_rows(2);
+        let before = column_digests(&batch(&rows), 1);
+        rows[1][2] = Some(b"other".to_vec());
+        let after = column_digests(&batch(&rows), 1);
+        let changed: Vec<usize> = (0..3).filter(|&i| before[i] != after[i]).collect();
+        assert_eq!(changed, [2]);
+    }
+
+    #[test]
+    fn bucket_takes_leading_bits() {
+        let mut h = [0u8; 32];
+        h[0] = 0b1011_0000;
+        h[1] = 0xFF;
+        assert_eq!(bucket_at(0, &h), 0);
+        assert_eq!(bucket_at(1, &h), 1);
+        assert_eq!(bucket_at(4, &h), 0b1011);
+        assert_eq!(bucket_at(16, &h), 0xB0FF);
+    }
+
+    #[test]
+    fn choose_k_values() {
+        let cases = [
+            (0, 0),
+            (1, 0),
+            (512, 0),
+            (513, 1),
+            (1024, 1),
+            (1025, 2),
+            (1_000_000, 11),
+            (512 << 15, 15),
+            ((512 << 15) + 1, 16),
+            (512 << 16, 16),
+            (u64::MAX, FINE_K),
+        ];
+        for (rows, k) in cases {
+            assert_eq!(choose_k(rows), k, "rows = {rows}");
+        }
+    }
+
+    #[test]
+    fn base64_round_trip() {
+        let leaves = leaves_of(&sample_rows(700), 5);
+        let packed = leaves.to_base64();
+        assert_eq!(Leaves::from_base64(5, &packed).unwrap(), leaves);
+        assert_eq!(
+            Leaves::from_base64(0, &Leaves::new(0).to_base64()).unwrap(),
+            Leaves::new(0)
+        );
+        assert!(matches!(
+            Leaves::from_base64(4, &packed),
+            Err(LeavesError::Length { .. })
+        ));
+        assert!(matches!(
+            Leaves::from_base64(5, "not base64!"),
+            Err(LeavesError::Base64(_))
+        ));
+        assert_eq!(
+            Leaves::from_base64(17, ""),
+            Err(LeavesError::LevelTooFine(17))
+        );
+    }
+
+    #[test]
+    fn differing_lists_changed_buckets() {
+        let rows = sample_rows(500);
+        let a = leaves_of(&rows, 6);
+        assert!(a.differing(&a.clone()).is_empty());
+        let mut b = a.clone();
+        b.leaves[3].add(&[1; 32]);
+        b.leaves[60].sub(&[2; 32]);
+        assert_eq!(a.differing(&b), [3, 60]);
+        assert_ne!(a.root(), b.root());
+    }
+
+    #[test]
+    fn leaf_hash_covers_count_and_lanes() {
+        let empty = Leaf::default();
+        let counted = Leaf { count: 1, ..empty };
+        let summed = Leaf {
+            sum: [0, 0, 0, 1],
+            ..empty
+        };
+        assert_ne!(empty.hash(), counted.hash());
+        assert_ne!(empty.hash(), summed.hash());
+        assert_ne!(counted.hash(), summed.hash());
+    }
 }

@@ -1,1 +1,12 @@
-//! placeholder
+//! Everything in `cutover` that speaks PostgreSQL: connections (with redacted URLs), catalog
+//! queries, binary COPY decode into Arrow and encode from it, exported snapshots, and the state
+//! schema kept in the target. Policy (what to load, when to fail) lives in the engine.
+pub mod catalog;
+pub mod conn;
+pub mod copy_decode;
+pub mod copy_encode;
+pub mod error;
+pub mod state;
+
+pub use conn::{ConnInfo, Role};
+pub use error::{PgError, PgErrorKind};

@@ -1,0 +1,148 @@
+//! All terminal output: progress bars (stderr, only on a terminal) and summary tables (stdout).
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use cutover_engine::{Event, Observer};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Progress bars per table, driven by engine events.
+pub struct Progress {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+    quiet: bool,
+}
+
+impl Progress {
+    pub fn new(quiet: bool) -> Self {
+        let target = if quiet || !std::io::stderr().is_terminal() {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        Progress {
+            multi: MultiProgress::with_draw_target(target),
+            bars: Mutex::new(HashMap::new()),
+            quiet,
+        }
+    }
+
+    fn say(&self, line: String) {
+        if self.quiet {
+            return;
+        }
+        if self.multi.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            let _ = self.multi.println(line);
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn event(&self, event: Event) {
+        match event {
+            Event::Phase(p) => {
+                tracing::info!(phase = %p, "phase");
+                self.say(format!("» {p}"));
+            }
+            Event::TableStarted { table, estimated_rows } => {
+                let bar = self.multi.add(ProgressBar::new(estimated_rows.max(1)));
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix:>18.bold} [{bar:28}] {human_pos:>11} rows  {per_sec:>12}  ETA {eta}",
+                    )
+                    .expect("progress template")
+                    .progress_chars("=> "),
+                );
+                bar.set_prefix(table.clone());
+                self.bars.lock().expect("bars lock").insert(table, bar);
+            }
+            Event::Rows { table, rows } => {
+                if let Some(b) = self.bars.lock().expect("bars lock").get(&table) {
+                    if b.position() + rows > b.length().unwrap_or(0) {
+                        b.set_length(b.position() + rows);
+                    }
+                    b.inc(rows);
+                }
+            }
+            Event::TableFinished { table, rows, rejected } => {
+                tracing::info!(table = %table, rows, rejected, "table done");
+                if let Some(b) = self.bars.lock().expect("bars lock").remove(&table) {
+                    b.set_length(b.position().max(1));
+                    b.finish_and_clear();
+                }
+                self.say(format!(
+                    "  {table}: {rows} rows{}",
+                    if rejected > 0 {
+                        format!(", {rejected} rejected")
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+            Event::Warning(w) => {
+                tracing::warn!(message = %w, "warning");
+                self.say(format!("warning: {w}"));
+            }
+        }
+    }
+}
+
+/// Renders a plain-text table with right-aligned numeric columns.
+pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let numeric: Vec<bool> = (0..headers.len())
+        .map(|i| {
+            rows.iter().all(|r| {
+                r[i].chars()
+                    .all(|c| c.is_ascii_digit() || c == '.' || c == ',' || c == '%' || c == '-')
+            })
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if numeric[i] {
+                    format!("{c:>w$}", w = widths[i])
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = line(headers.iter().map(|h| h.to_string()).collect());
+    out.push('\n');
+    out.push_str(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+    out.push('\n');
+    for r in rows {
+        out.push_str(&line(r.clone()));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_numbers_right_and_text_left() {
+        let t = render_table(
+            &["table", "rows"],
+            &[vec!["a".into(), "5".into()], vec!["long_name".into(), "12345".into()]],
+        );
+        assert!(t.contains("a              5"), "{t}");
+        assert!(t.contains("long_name  12345"), "{t}");
+    }
+}

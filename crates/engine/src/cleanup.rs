@@ -1,0 +1,307 @@
+//! Rows the target's constraints would refuse, found set-wise in the staging tables after the
+//! load: CHECK violations and orphan references (also those orphaned by a parent row that was
+//! itself rejected, by repeating until nothing changes). They become rejects — or, for an orphan
+//! reference whose column says `on_error = "null"`, the reference is set to NULL — and the
+//! table's bucket leaves are corrected row by row, so the recorded roots describe exactly what
+//! is loaded.
+use arrow_array::{Array, BinaryArray, RecordBatch};
+use cutover_core::catalog::quote_ident;
+use cutover_core::digest::{Leaves, RowHasher};
+use cutover_core::mapping::OnError;
+use cutover_core::program::{RowReject, TableProgram};
+use cutover_core::value;
+use cutover_postgres::catalog::{ForeignKey, TableDdl};
+use cutover_postgres::copy_decode::CopyDecoder;
+use cutover_postgres::PgError;
+use futures_util::StreamExt;
+use tokio_postgres::Client;
+
+use crate::error::{EngineError, Result};
+use crate::stage::{column_list, Stage};
+
+/// Running totals of one table during a migration.
+#[derive(Clone, Debug)]
+pub struct TableTally {
+    pub leaves: Leaves,
+    pub source_rows: u64,
+    pub loaded_rows: u64,
+    pub rejected: u64,
+    pub nulled: u64,
+}
+
+/// The key of a target-shaped row as a JSON array of texts (NULL as null).
+pub fn key_json(program: &TableProgram, batch: &RecordBatch, row: usize) -> String {
+    let vals: Vec<serde_json::Value> = program
+        .key
+        .iter()
+        .map(|&k| {
+            let col = batch
+                .column(k)
+                .as_any()
+                .downcast_ref::<BinaryArray>()
+                .expect("binary column");
+            if col.is_null(row) {
+                return serde_json::Value::Null;
+            }
+            let ty = &program.target_columns[k].ty;
+            match value::decode(ty, col.value(row)).ok().and_then(|v| v.as_text().map(|t| t.into_owned())) {
+                Some(t) => serde_json::Value::String(t),
+                None => serde_json::Value::String(hex::encode(col.value(row))),
+            }
+        })
+        .collect();
+    serde_json::Value::Array(vals).to_string()
+}
+
+/// Runs `COPY (<dml> RETURNING …) TO STDOUT (FORMAT binary)` and decodes what it returns.
+async fn copy_returning(client: &Client, sql: &str, names: &[String]) -> Result<Vec<RecordBatch>> {
+    let stream = client
+        .copy_out(sql)
+        .await
+        .map_err(|e| PgError::db("cannot clean the staging table", e))?;
+    futures_util::pin_mut!(stream);
+    let mut dec = CopyDecoder::new(names, 8192, 8 << 20);
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| PgError::db("cannot clean the staging table", e))?;
+        dec.feed(&chunk, &mut out)
+            .map_err(|e| EngineError::runtime(e.to_string()))?;
+    }
+    if let Some(b) = dec.finish().map_err(|e| EngineError::runtime(e.to_string()))? {
+        out.push(b);
+    }
+    Ok(out)
+}
+
+fn target_names(program: &TableProgram) -> Vec<String> {
+    program.target_columns.iter().map(|c| c.name.clone()).collect()
+}
+
+/// Deletes the staging rows matching `cond`, records them as rejects with the reason computed
+/// by `reason_sql` (an SQL text expression over the row), and subtracts them from the leaves.
+async fn reject_where(
+    client: &Client,
+    stage: &Stage,
+    program: &TableProgram,
+    cond: &str,
+    reason_sql: &str,
+    column: &str,
+    tally: &mut TableTally,
+) -> Result<u64> {
+    let t = stage.table(&program.target.name);
+    let sql = format!(
+        "COPY (DELETE FROM {t} WHERE {cond} RETURNING {}, ({reason_sql})::text) TO STDOUT (FORMAT binary)",
+        column_list(program)
+    );
+    let mut names = target_names(program);
+    let n = names.len();
+    names.push("_reason".into());
+    let batches = copy_returning(client, &sql, &names).await?;
+    let mut hasher = RowHasher::default();
+    let mut rejects = Vec::new();
+    for b in &batches {
+        let rows = b.project(&(0..n).collect::<Vec<_>>()).map_err(|e| EngineError::runtime(e.to_string()))?;
+        let reason = b.column(n).as_any().downcast_ref::<BinaryArray>().expect("binary column");
+        for r in 0..b.num_rows() {
+            let d = hasher.digest_row(&rows, r, &program.key);
+            tally.leaves.sub(&d.bucket_hash, &d.digest);
+            rejects.push(RowReject {
+                row: r,
+                key: key_json(program, &rows, r),
+                column: column.to_string(),
+                reason: String::from_utf8_lossy(reason.value(r)).into_owned(),
+            });
+        }
+    }
+    let count = rejects.len() as u64;
+    stage.write_rejects(client, &program.target.name, &rejects).await?;
+    tally.loaded_rows -= count;
+    tally.rejected += count;
+    Ok(count)
+}
+
+/// Removes the rows that violate a CHECK constraint of the target table.
+pub async fn reject_check_violations(
+    client: &Client,
+    stage: &Stage,
+    program: &TableProgram,
+    checks: &[(String, String)],
+    tally: &mut TableTally,
+) -> Result<u64> {
+    if checks.is_empty() {
+        return Ok(0);
+    }
+    let cond = checks
+        .iter()
+        .map(|(_, e)| format!("({e}) IS FALSE"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let reason = format!(
+        "CASE {} END",
+        checks
+            .iter()
+            .map(|(n, e)| format!(
+                "WHEN ({e}) IS FALSE THEN {}",
+                cutover_core::catalog::quote_literal(&format!("violates check constraint `{n}`"))
+            ))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    reject_where(client, stage, program, &cond, &reason, "", tally).await
+}
+
+/// The orphan condition of a foreign key on staging table `child` (alias `c`).
+fn orphan_cond(fk: &ForeignKey, parent: &str) -> String {
+    let not_null = fk
+        .columns
+        .iter()
+        .map(|c| format!("c.{} IS NOT NULL", quote_ident(c)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let join = fk
+        .columns
+        .iter()
+        .zip(&fk.ref_columns)
+        .map(|(c, r)| format!("p.{} = c.{}", quote_ident(r), quote_ident(c)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    format!("{not_null} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {join})")
+}
+
+/// Resolves orphan references in every staging table, in load order, repeating until a whole
+/// pass changes nothing (a rejected parent row orphans its children). Returns rows changed.
+pub async fn resolve_orphans(
+    client: &Client,
+    stage: &Stage,
+    programs: &[std::sync::Arc<TableProgram>],
+    ddl: &std::collections::HashMap<String, TableDdl>,
+    tallies: &mut [TableTally],
+) -> Result<u64> {
+    let staged: std::collections::HashSet<&str> =
+        programs.iter().map(|p| p.target.name.as_str()).collect();
+    let mut total = 0;
+    for _pass in 0..20 {
+        let mut changed = 0;
+        for (i, program) in programs.iter().enumerate() {
+            let Some(d) = ddl.get(&program.target.name) else { continue };
+            for con in &d.constraints {
+                let Some(fk) = &con.references else { continue };
+                let parent = if fk.schema == program.target.schema && staged.contains(fk.table.as_str()) {
+                    stage.table(&fk.table)
+                } else {
+                    format!("{}.{}", quote_ident(&fk.schema), quote_ident(&fk.table))
+                };
+                let policy = fk
+                    .columns
+                    .first()
+                    .and_then(|c| program.target_columns.iter().position(|t| &t.name == c))
+                    .map(|i| program.on_error[i].clone())
+                    .unwrap_or(OnError::Reject);
+                let nullable = fk.columns.iter().all(|c| {
+                    program.target.column(c).map(|col| !col.not_null).unwrap_or(false)
+                });
+                let cond = orphan_cond(fk, &parent);
+                let what = format!(
+                    "orphan reference: no `{}` row with ({}) = the value of ({})",
+                    fk.table,
+                    fk.ref_columns.join(", "),
+                    fk.columns.join(", ")
+                );
+                let n = if matches!(policy, OnError::Null) && nullable {
+                    null_where(client, stage, program, fk, &cond, &mut tallies[i]).await?
+                } else {
+                    let t = stage.table(&program.target.name);
+                    reject_where(
+                        client,
+                        stage,
+                        program,
+                        &format!("ctid IN (SELECT c.ctid FROM {t} c WHERE {cond})"),
+                        &cutover_core::catalog::quote_literal(&what),
+                        &fk.columns.join(","),
+                        &mut tallies[i],
+                    )
+                    .await?
+                };
+                changed += n;
+            }
+        }
+        total += changed;
+        if changed == 0 {
+            return Ok(total);
+        }
+    }
+    Err(EngineError::runtime(
+        "orphan references did not settle after 20 passes (a cycle of rejections?)",
+    ))
+}
+
+/// Sets orphan references to NULL, correcting the leaves with the old and new row digests.
+async fn null_where(
+    client: &Client,
+    stage: &Stage,
+    program: &TableProgram,
+    fk: &ForeignKey,
+    cond: &str,
+    tally: &mut TableTally,
+) -> Result<u64> {
+    let t = stage.table(&program.target.name);
+    let set = fk
+        .columns
+        .iter()
+        .map(|c| format!("{} = NULL", quote_ident(c)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let olds = fk
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("c.{} AS _old{i}", quote_ident(c)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let ret = program
+        .target_columns
+        .iter()
+        .map(|c| format!("u.{}", quote_ident(&c.name)))
+        .chain((0..fk.columns.len()).map(|i| format!("o._old{i}")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "COPY (UPDATE {t} u SET {set} FROM (SELECT c.ctid AS _ctid, {olds} FROM {t} c WHERE {cond}) o
+               WHERE u.ctid = o._ctid RETURNING {ret}) TO STDOUT (FORMAT binary)"
+    );
+    let mut names = target_names(program);
+    let n = names.len();
+    names.extend((0..fk.columns.len()).map(|i| format!("_old{i}")));
+    let batches = copy_returning(client, &sql, &names).await?;
+    let positions: Vec<usize> = fk
+        .columns
+        .iter()
+        .map(|c| {
+            program
+                .target_columns
+                .iter()
+                .position(|t| &t.name == c)
+                .ok_or_else(|| EngineError::runtime(format!("foreign key column `{c}` is not loaded")))
+        })
+        .collect::<Result<_>>()?;
+    let mut hasher = RowHasher::default();
+    let mut count = 0;
+    for b in &batches {
+        let new_rows = b.project(&(0..n).collect::<Vec<_>>()).map_err(|e| EngineError::runtime(e.to_string()))?;
+        let mut old_cols = new_rows.columns().to_vec();
+        for (i, &p) in positions.iter().enumerate() {
+            old_cols[p] = b.column(n + i).clone();
+        }
+        let old_rows = RecordBatch::try_new(new_rows.schema(), old_cols)
+            .map_err(|e| EngineError::runtime(e.to_string()))?;
+        for r in 0..b.num_rows() {
+            let old = hasher.digest_row(&old_rows, r, &program.key);
+            tally.leaves.sub(&old.bucket_hash, &old.digest);
+            let new = hasher.digest_row(&new_rows, r, &program.key);
+            tally.leaves.add(&new.bucket_hash, &new.digest);
+            count += 1;
+        }
+    }
+    tally.nulled += count;
+    Ok(count)
+}

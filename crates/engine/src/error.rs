@@ -1,0 +1,71 @@
+//! The engine's error type. Its kind decides the exit code in the CLI.
+use cutover_postgres::{PgError, PgErrorKind};
+
+/// What kind of failure ended a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Bad arguments, mapping file or configuration: fix the input and re-run.
+    Config,
+    /// The database refused or lost the connection.
+    Connection,
+    /// A statement or a stage failed during the run.
+    Runtime,
+    /// Stopped by Ctrl-C / SIGTERM.
+    Interrupted,
+}
+
+/// An engine failure with a message that says what failed and what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct EngineError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl EngineError {
+    pub fn config(message: impl Into<String>) -> Self {
+        EngineError {
+            kind: ErrorKind::Config,
+            message: message.into(),
+        }
+    }
+
+    pub fn runtime(message: impl Into<String>) -> Self {
+        EngineError {
+            kind: ErrorKind::Runtime,
+            message: message.into(),
+        }
+    }
+
+    pub fn interrupted() -> Self {
+        EngineError {
+            kind: ErrorKind::Interrupted,
+            message: "interrupted".into(),
+        }
+    }
+
+    /// Prefixes the message with more context.
+    pub fn context(mut self, ctx: impl std::fmt::Display) -> Self {
+        self.message = format!("{ctx}: {}", self.message);
+        self
+    }
+}
+
+impl From<PgError> for EngineError {
+    fn from(e: PgError) -> Self {
+        let kind = match e.kind {
+            PgErrorKind::Config => ErrorKind::Config,
+            PgErrorKind::Retryable if e.source.as_ref().is_some_and(|s| s.as_db_error().is_none()) => {
+                ErrorKind::Connection
+            }
+            _ => ErrorKind::Runtime,
+        };
+        EngineError {
+            kind,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Result alias of the engine.
+pub type Result<T> = std::result::Result<T, EngineError>;

@@ -1,0 +1,227 @@
+//! The streaming pipeline of one chunk, in three stages joined by bounded channels so memory
+//! stays flat whatever the table size:
+//!
+//! 1. read: `COPY … TO STDOUT (FORMAT binary)` on the source, raw buffers as they arrive;
+//! 2. work (a blocking thread): decode into Arrow batches, transform, digest, encode;
+//! 3. write: `COPY … FROM STDIN (FORMAT binary)` into the target, fed in large buffers.
+//!
+//! The write stage only completes its COPY after the work stage says it reached the end of the
+//! stream; any failure anywhere drops the sink unfinished, which aborts the COPY on the server.
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use bytes::{Bytes, BytesMut};
+use cutover_core::digest::{Leaves, RowHasher, FINE_K};
+use cutover_core::program::{RowReject, TableProgram};
+use cutover_postgres::copy_decode::CopyDecoder;
+use cutover_postgres::{copy_encode, PgError};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio_postgres::Client;
+
+use crate::error::{EngineError, Result};
+use crate::observer::{Event, SharedObserver};
+
+/// Rows per Arrow batch.
+pub const BATCH_ROWS: usize = 8192;
+/// Bytes per Arrow batch before it is cut early (wide rows).
+pub const BATCH_BYTES: usize = 8 << 20;
+/// Encoded bytes gathered before they are handed to the target connection.
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// The work stage of a chunk: decode, transform, digest and (optionally) encode.
+pub struct ChunkWorker {
+    decoder: CopyDecoder,
+    program: Arc<TableProgram>,
+    hasher: RowHasher,
+    encode: bool,
+    observer: SharedObserver,
+    table: String,
+    /// Bucket leaves of the rows accepted (at [`FINE_K`]).
+    pub leaves: Leaves,
+    /// Rows the mapping rejected, in stream order.
+    pub rejects: Vec<RowReject>,
+    /// Rows read from the source.
+    pub rows_read: u64,
+    /// Rows accepted (and, when encoding, written).
+    pub rows_written: u64,
+    /// Values set to NULL by `on_error = "null"`.
+    pub nulled: u64,
+}
+
+impl ChunkWorker {
+    /// A worker for one chunk of `program`'s table; `encode` false for dry runs and reconcile.
+    pub fn new(program: Arc<TableProgram>, encode: bool, observer: SharedObserver) -> Self {
+        let names = program.source_columns.clone();
+        ChunkWorker {
+            decoder: CopyDecoder::new(&names, BATCH_ROWS, BATCH_BYTES),
+            table: program.target.name.clone(),
+            program,
+            hasher: RowHasher::default(),
+            encode,
+            observer,
+            leaves: Leaves::new(FINE_K),
+            rejects: Vec::new(),
+            rows_read: 0,
+            rows_written: 0,
+            nulled: 0,
+        }
+    }
+
+    fn process(&mut self, batch: RecordBatch, out: &mut BytesMut) {
+        self.rows_read += batch.num_rows() as u64;
+        let t = self.program.run(&batch);
+        self.nulled += t.nulled;
+        self.rejects.extend(t.rejects);
+        let accepted = t.batch.num_rows() as u64;
+        self.rows_written += accepted;
+        self.hasher
+            .digest_batch(&t.batch, &self.program.key, &mut self.leaves);
+        if self.encode {
+            copy_encode::encode_batch(&t.batch, out);
+        }
+        self.observer.event(Event::Rows {
+            table: self.table.clone(),
+            rows: batch.num_rows() as u64,
+        });
+    }
+
+    /// Feeds raw COPY bytes from the source; encoded bytes for the target are appended to `out`.
+    pub fn feed(&mut self, data: &[u8], out: &mut BytesMut) -> Result<()> {
+        let mut batches = Vec::new();
+        self.decoder
+            .feed(data, &mut batches)
+            .map_err(|e| EngineError::runtime(format!("table `{}`: {e}", self.table)))?;
+        for b in batches {
+            self.process(b, out);
+        }
+        Ok(())
+    }
+
+    /// End of the source stream: the last partial batch.
+    pub fn finish(&mut self, out: &mut BytesMut) -> Result<()> {
+        let decoder = std::mem::replace(
+            &mut self.decoder,
+            CopyDecoder::new(&self.program.source_columns, 1, 1),
+        );
+        let last = decoder
+            .finish()
+            .map_err(|e| EngineError::runtime(format!("table `{}`: {e}", self.table)))?;
+        if let Some(b) = last {
+            self.process(b, out);
+        }
+        Ok(())
+    }
+}
+
+enum Out {
+    Data(Bytes),
+    Done,
+}
+
+/// Runs one chunk: `copy_out` on `source`, the worker on a blocking thread, and, when `target`
+/// is given, `copy_in` on it. Returns the worker with its counts, leaves and rejects.
+pub async fn run_chunk(
+    source: &Client,
+    copy_out: &str,
+    target: Option<(&Client, &str)>,
+    mut worker: ChunkWorker,
+) -> Result<ChunkWorker> {
+    let (in_tx, mut in_rx) = mpsc::channel::<Bytes>(16);
+    let (out_tx, mut out_rx) = mpsc::channel::<Out>(16);
+    let encode = worker.encode;
+    let work = tokio::task::spawn_blocking(move || -> Result<ChunkWorker> {
+        let mut buf = BytesMut::with_capacity(WRITE_BUFFER * 2);
+        if encode {
+            copy_encode::write_header(&mut buf);
+        }
+        while let Some(data) = in_rx.blocking_recv() {
+            worker.feed(&data, &mut buf)?;
+            if encode && buf.len() >= WRITE_BUFFER && out_tx.blocking_send(Out::Data(buf.split().freeze())).is_err() {
+                return Err(EngineError::runtime("the target stopped accepting rows"));
+            }
+        }
+        worker.finish(&mut buf)?;
+        if encode {
+            copy_encode::write_trailer(&mut buf);
+            let _ = out_tx.blocking_send(Out::Data(buf.split().freeze()));
+        }
+        let _ = out_tx.blocking_send(Out::Done);
+        Ok(worker)
+    });
+
+    let read = async {
+        let stream = source
+            .copy_out(copy_out)
+            .await
+            .map_err(|e| PgError::db("cannot start reading the source table", e))?;
+        futures_util::pin_mut!(stream);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| PgError::db("reading the source table failed", e))?;
+            if in_tx.send(chunk).await.is_err() {
+                // The work stage stopped: its own error is reported below.
+                break;
+            }
+        }
+        drop(in_tx);
+        Ok::<(), EngineError>(())
+    };
+
+    let write = async {
+        match target {
+            None => {
+                while let Some(m) = out_rx.recv().await {
+                    if matches!(m, Out::Done) {
+                        break;
+                    }
+                }
+                Ok::<u64, EngineError>(0)
+            }
+            Some((client, copy_in)) => {
+                let sink = client
+                    .copy_in::<_, Bytes>(copy_in)
+                    .await
+                    .map_err(|e| PgError::db("cannot start writing the target table", e))?;
+                futures_util::pin_mut!(sink);
+                loop {
+                    match out_rx.recv().await {
+                        Some(Out::Data(b)) => sink
+                            .feed(b)
+                            .await
+                            .map_err(|e| PgError::db("writing the target table failed", e))?,
+                        Some(Out::Done) => break,
+                        None => {
+                            return Err(EngineError::runtime(
+                                "the chunk stopped before its end; the COPY was aborted",
+                            ))
+                        }
+                    }
+                }
+                let n = sink
+                    .finish()
+                    .await
+                    .map_err(|e| PgError::db("writing the target table failed", e))?;
+                Ok(n)
+            }
+        }
+    };
+
+    let (read_res, write_res) = tokio::join!(read, write);
+    let worker_res = work
+        .await
+        .map_err(|e| EngineError::runtime(format!("a worker thread failed: {e}")))?;
+    // Report the most specific error: the writer's when it made the worker stop, else the
+    // worker's, then the reader's, then the writer's.
+    let (worker, written) = match (worker_res, read_res, write_res) {
+        (Ok(w), Ok(()), Ok(n)) => (w, n),
+        (Err(_), _, Err(we)) if target.is_some() => return Err(we),
+        (Err(e), _, _) | (Ok(_), Err(e), _) | (Ok(_), Ok(()), Err(e)) => return Err(e),
+    };
+    if target.is_some() && written != worker.rows_written {
+        return Err(EngineError::runtime(format!(
+            "table `{}`: the target accepted {written} rows but {} were sent",
+            worker.table, worker.rows_written
+        )));
+    }
+    Ok(worker)
+}

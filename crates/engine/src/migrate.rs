@@ -1,0 +1,408 @@
+//! `migrate full`: the whole source, through the mapping, into the target, atomically.
+//!
+//! Every reader joins one exported snapshot, so the target gets a consistent image of the
+//! source. Tables are split into ctid ranges and loaded by `jobs` workers into staging copies of
+//! the target tables (a table loaded in one piece is created in the loading transaction and
+//! filled with `COPY … FREEZE`); then rows the target's constraints would refuse become rejects,
+//! indexes are built in parallel, constraints are added and validated, and one transaction swaps
+//! the staged tables in. A failure anywhere before that transaction leaves the target as it was.
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use cutover_core::digest::{choose_k, Leaves, FINE_K, HASH_VERSION};
+use cutover_core::program::{Finding, Severity, TableProgram};
+use cutover_postgres::state::StateSchema;
+use cutover_postgres::PgError;
+use tokio_postgres::Client;
+
+use crate::cleanup::{reject_check_violations, resolve_orphans, TableTally};
+use crate::error::{EngineError, Result};
+use crate::extract::{chunks, copy_out_sql, export_snapshot, open_reader, select_sql, Chunk};
+use crate::load::{run_chunk, ChunkWorker};
+use crate::manifest::{Manifest, TableManifest};
+use crate::observer::{Event, SharedObserver};
+use crate::resolve::resolve;
+use crate::settings::Settings;
+use crate::stage::{rebuild_sql, Rebuild, Stage};
+use crate::swap::swap;
+
+/// Options of `migrate full`.
+#[derive(Clone, Debug)]
+pub struct MigrateOptions {
+    /// Where to write the manifest (JSON), besides the state schema.
+    pub manifest_path: Option<PathBuf>,
+    /// Fail on purpose after this target table is loaded (the rollback drill).
+    pub drill_fail_after: Option<String>,
+    /// Pages per chunk: tables larger than this are loaded by several workers.
+    pub chunk_pages: i64,
+}
+
+impl Default for MigrateOptions {
+    fn default() -> Self {
+        MigrateOptions {
+            manifest_path: None,
+            drill_fail_after: None,
+            chunk_pages: 16_384,
+        }
+    }
+}
+
+/// What a successful `migrate full` did.
+pub struct MigrateReport {
+    pub manifest: Manifest,
+    /// WARNING findings of the mapping (BLOCKERs stop the run before it starts).
+    pub warnings: Vec<Finding>,
+}
+
+/// A new run id: time-ordered and unique enough for one database (hex).
+pub fn new_run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let h = blake3::hash(format!("{nanos}:{}", std::process::id()).as_bytes());
+    format!("{}{}", &format!("{:x}", nanos / 1_000_000_000)[..], &h.to_hex()[..6])
+}
+
+/// Runs `migrate full`. `shutdown` resolves when the user asks to stop (Ctrl-C).
+pub async fn migrate_full(
+    settings: &Settings,
+    opts: &MigrateOptions,
+    observer: SharedObserver,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<MigrateReport> {
+    let started = chrono::Utc::now();
+    // A broken mapping file is reported before any connection is attempted.
+    crate::resolve::read_mapping(settings)?;
+    let source = settings.source.connect().await?;
+    let mut target = settings.target.connect().await?;
+    observer.event(Event::Phase("reading catalogs and checking the mapping".into()));
+    let resolved = resolve(settings, &source, &target).await?;
+    if resolved.blocked() {
+        let list = resolved
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Blocker)
+            .map(|f| format!("  BLOCKER {}", describe(f)))
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(EngineError::config(format!(
+            "the mapping cannot be loaded (run `cutover plan` for the full report):\n{list}"
+        )));
+    }
+    if let Some(t) = &opts.drill_fail_after {
+        if !resolved.programs.iter().any(|p| &p.target.name == t) {
+            return Err(EngineError::config(format!(
+                "--drill-fail-after: `{t}` is not a target table of this mapping"
+            )));
+        }
+    }
+    let state = StateSchema::new(&settings.state_schema);
+    state.ensure(&target).await?;
+    let run_id = new_run_id();
+    let stage = Stage::new(&run_id, &resolved.mapping.target_schema);
+    state
+        .start_run(&target, &run_id, "migrate-full", &resolved.mapping_hash)
+        .await?;
+    let programs: Vec<Arc<TableProgram>> = resolved.programs.into_iter().map(Arc::new).collect();
+    let warnings: Vec<Finding> = resolved.findings;
+
+    let job = Job {
+        settings,
+        opts,
+        observer: observer.clone(),
+        stage: &stage,
+        programs: &programs,
+        ddl: &resolved.ddl,
+    };
+    let outcome = tokio::select! {
+        r = job.run(&mut target, &state, &resolved.mapping_hash, started) => r,
+        _ = shutdown => Err(EngineError::interrupted()),
+    };
+    match outcome {
+        Ok(manifest) => {
+            if let Some(path) = &opts.manifest_path {
+                let text = serde_json::to_string_pretty(&manifest).map_err(|e| EngineError::runtime(e.to_string()))?;
+                std::fs::write(path, text).map_err(|e| {
+                    EngineError::runtime(format!("cannot write the manifest {}: {e}", path.display()))
+                })?;
+            }
+            Ok(MigrateReport { manifest, warnings })
+        }
+        Err(e) => {
+            // The target tables were never touched; remove what this run built beside them.
+            // The connection may be mid-statement or broken: use a fresh one.
+            if let Ok(c) = settings.target.connect().await {
+                let _ = stage.drop(&c).await;
+                let _ = state
+                    .finish_run(&c, &run_id, "failed", None, Some(&e.message), None)
+                    .await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// One line describing a finding.
+pub fn describe(f: &Finding) -> String {
+    let mut s = String::new();
+    if let Some(l) = &f.location {
+        s.push_str(l);
+        s.push_str(": ");
+    }
+    match (&f.table, &f.column) {
+        (Some(t), Some(c)) => s.push_str(&format!("{t}.{c}: ")),
+        (Some(t), None) => s.push_str(&format!("{t}: ")),
+        _ => {}
+    }
+    s.push_str(&f.message);
+    s
+}
+
+struct Job<'a> {
+    settings: &'a Settings,
+    opts: &'a MigrateOptions,
+    observer: SharedObserver,
+    stage: &'a Stage,
+    programs: &'a [Arc<TableProgram>],
+    ddl: &'a HashMap<String, cutover_postgres::catalog::TableDdl>,
+}
+
+/// Shared progress of the load phase.
+struct LoadState {
+    queue: VecDeque<Chunk>,
+    tallies: Vec<TableTally>,
+    chunks_left: Vec<usize>,
+    started: Vec<Option<Instant>>,
+    elapsed_ms: Vec<u64>,
+}
+
+impl Job<'_> {
+    async fn run(
+        &self,
+        target: &mut Client,
+        state: &StateSchema,
+        mapping_hash: &str,
+        started: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Manifest> {
+        self.stage.create(target).await?;
+        let snapshot = export_snapshot(&self.settings.source).await?;
+
+        // Plan the chunks: largest tables first so the workers finish together.
+        let mut all = Vec::new();
+        let mut chunks_left = Vec::new();
+        for (i, p) in self.programs.iter().enumerate() {
+            let c = chunks(i, p.source.pages, self.opts.chunk_pages);
+            chunks_left.push(c.len());
+            if c.len() > 1 {
+                target
+                    .batch_execute(&self.stage.create_table_sql(p))
+                    .await
+                    .map_err(|e| PgError::db(format!("cannot create the staging table of `{}`", p.target.name), e))?;
+            }
+            all.extend(c);
+        }
+        all.sort_by_key(|c| std::cmp::Reverse(self.programs[c.table].source.pages));
+        let load = Mutex::new(LoadState {
+            queue: all.into(),
+            tallies: self
+                .programs
+                .iter()
+                .map(|_| TableTally {
+                    leaves: Leaves::new(FINE_K),
+                    source_rows: 0,
+                    loaded_rows: 0,
+                    rejected: 0,
+                    nulled: 0,
+                })
+                .collect(),
+            chunks_left,
+            started: vec![None; self.programs.len()],
+            elapsed_ms: vec![0; self.programs.len()],
+        });
+        self.observer.event(Event::Phase(format!(
+            "loading {} tables with {} workers (snapshot {})",
+            self.programs.len(),
+            self.settings.jobs,
+            snapshot.id
+        )));
+        let workers = (0..self.settings.jobs.max(1)).map(|_| self.worker(&snapshot.id, &load));
+        futures_util::future::try_join_all(workers).await?;
+        drop(snapshot);
+        let LoadState {
+            mut tallies,
+            elapsed_ms,
+            ..
+        } = load.into_inner().expect("load state lock");
+
+        self.finish_tables(target, &mut tallies).await?;
+
+        let mut tables = Vec::new();
+        for (i, p) in self.programs.iter().enumerate() {
+            let t = &tallies[i];
+            let k = choose_k(t.loaded_rows);
+            let folded = t.leaves.fold(k);
+            tables.push(TableManifest {
+                source: format!("{}.{}", p.source.schema, p.source.name),
+                target: format!("{}.{}", p.target.schema, p.target.name),
+                source_rows: t.source_rows,
+                loaded_rows: t.loaded_rows,
+                rejected_rows: t.rejected,
+                nulled_values: t.nulled,
+                digest_columns: p.target_columns.iter().map(|c| c.name.clone()).collect(),
+                key_columns: p.key.iter().map(|&k| p.target_columns[k].name.clone()).collect(),
+                k,
+                root: hex::encode(folded.root()),
+                leaves: folded.to_base64(),
+                elapsed_ms: elapsed_ms[i],
+            });
+        }
+        let manifest = Manifest {
+            run_id: self.stage.run_id.clone(),
+            kind: "migrate-full".into(),
+            hash_version: HASH_VERSION,
+            mapping_hash: mapping_hash.to_string(),
+            snapshot: Some(String::new()),
+            started_at: started.to_rfc3339(),
+            finished_at: chrono::Utc::now().to_rfc3339(),
+            previous_schema: Some(self.stage.prev.clone()),
+            tables,
+        };
+        self.observer.event(Event::Phase("swapping the new tables in".into()));
+        let json = serde_json::to_value(&manifest).map_err(|e| EngineError::runtime(e.to_string()))?;
+        swap(target, self.stage, self.programs, self.ddl, state, &json, "").await?;
+        Ok(manifest)
+    }
+
+    /// One load worker: a source reader in the snapshot and a target writer, taking chunks
+    /// from the shared queue until it is empty.
+    async fn worker(&self, snapshot: &str, load: &Mutex<LoadState>) -> Result<()> {
+        let reader = open_reader(&self.settings.source, Some(snapshot)).await?;
+        let writer = self.settings.target.connect().await?;
+        writer
+            .batch_execute("SET synchronous_commit = off")
+            .await
+            .map_err(|e| PgError::db("cannot configure the target session", e))?;
+        loop {
+            let next = {
+                let mut st = load.lock().expect("load state lock");
+                let c = st.queue.pop_front();
+                if let Some(c) = &c {
+                    if st.started[c.table].is_none() {
+                        st.started[c.table] = Some(Instant::now());
+                        let p = &self.programs[c.table];
+                        self.observer.event(Event::TableStarted {
+                            table: p.target.name.clone(),
+                            estimated_rows: p.source.estimated_rows.max(0) as u64,
+                        });
+                    }
+                }
+                c
+            };
+            let Some(chunk) = next else { return Ok(()) };
+            let program = &self.programs[chunk.table];
+            let single = chunk.of == 1;
+            let select = select_sql(program, (!single).then_some(&chunk), None);
+            let mut setup = String::from("BEGIN;");
+            if single {
+                setup.push_str(&self.stage.create_table_sql(program));
+                setup.push(';');
+            }
+            writer
+                .batch_execute(&setup)
+                .await
+                .map_err(|e| PgError::db(format!("cannot prepare the load of `{}`", program.target.name), e))?;
+            let worker = ChunkWorker::new(program.clone(), true, self.observer.clone());
+            let done = run_chunk(
+                &reader,
+                &copy_out_sql(&select),
+                Some((&writer, &self.stage.copy_in_sql(program, single))),
+                worker,
+            )
+            .await
+            .map_err(|e| e.context(format!("table `{}` (chunk {}/{})", program.target.name, chunk.index + 1, chunk.of)))?;
+            self.stage
+                .write_rejects(&writer, &program.target.name, &done.rejects)
+                .await?;
+            writer
+                .batch_execute("COMMIT")
+                .await
+                .map_err(|e| PgError::db(format!("cannot commit the load of `{}`", program.target.name), e))?;
+            let finished = {
+                let mut st = load.lock().expect("load state lock");
+                let t = &mut st.tallies[chunk.table];
+                t.leaves.merge(&done.leaves);
+                t.source_rows += done.rows_read;
+                t.loaded_rows += done.rows_written;
+                t.rejected += done.rejects.len() as u64;
+                t.nulled += done.nulled;
+                st.chunks_left[chunk.table] -= 1;
+                if st.chunks_left[chunk.table] == 0 {
+                    let ms = st.started[chunk.table].map(|s| s.elapsed().as_millis() as u64).unwrap_or(0);
+                    st.elapsed_ms[chunk.table] = ms;
+                    Some((st.tallies[chunk.table].loaded_rows, st.tallies[chunk.table].rejected))
+                } else {
+                    None
+                }
+            };
+            if let Some((rows, rejected)) = finished {
+                self.observer.event(Event::TableFinished {
+                    table: program.target.name.clone(),
+                    rows,
+                    rejected,
+                });
+                if self.opts.drill_fail_after.as_deref() == Some(program.target.name.as_str()) {
+                    return Err(EngineError::runtime(format!(
+                        "rollback drill: failing on purpose after loading `{}` (--drill-fail-after); the target is unchanged",
+                        program.target.name
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Rejects what the target's constraints would refuse, then builds indexes and constraints.
+    async fn finish_tables(&self, target: &Client, tallies: &mut [TableTally]) -> Result<()> {
+        let staged: HashMap<String, ()> = self.programs.iter().map(|p| (p.target.name.clone(), ())).collect();
+        let empty = cutover_postgres::catalog::TableDdl::default();
+        let mut rebuilds: Vec<Rebuild> = Vec::new();
+        for p in self.programs {
+            let d = self.ddl.get(&p.target.name).unwrap_or(&empty);
+            rebuilds.push(rebuild_sql(target, self.stage, p, d, &staged).await?);
+        }
+        self.observer.event(Event::Phase("checking CHECK constraints and foreign keys".into()));
+        for (i, p) in self.programs.iter().enumerate() {
+            reject_check_violations(target, self.stage, p, &rebuilds[i].checks, &mut tallies[i]).await?;
+        }
+        resolve_orphans(target, self.stage, self.programs, self.ddl, tallies).await?;
+
+        self.observer.event(Event::Phase("building indexes".into()));
+        let queue: Mutex<VecDeque<String>> =
+            Mutex::new(rebuilds.iter().flat_map(|r| r.indexes.iter().cloned()).collect());
+        let builders = (0..self.settings.jobs.max(1)).map(|_| async {
+            let c = self.settings.target.connect().await?;
+            c.batch_execute("SET maintenance_work_mem = '512MB'")
+                .await
+                .map_err(|e| PgError::db("cannot configure the index session", e))?;
+            loop {
+                let next = queue.lock().expect("index queue lock").pop_front();
+                let Some(sql) = next else { return Ok::<(), EngineError>(()) };
+                c.batch_execute(&sql)
+                    .await
+                    .map_err(|e| PgError::db(format!("cannot build an index (`{sql}`)"), e))?;
+            }
+        });
+        futures_util::future::try_join_all(builders).await?;
+
+        self.observer.event(Event::Phase("adding constraints".into()));
+        for sql in rebuilds.iter().flat_map(|r| r.constraints.iter().chain(r.foreign_keys.iter())) {
+            target
+                .batch_execute(sql)
+                .await
+                .map_err(|e| PgError::db(format!("cannot add a constraint (`{sql}`)"), e))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,198 @@
+//! Resolution: read the mapping (or build the identity mapping), read both catalogs, compile each
+//! table's program, and order the tables so that referenced tables come before referencing ones.
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use cutover_core::catalog::TableInfo;
+use cutover_core::mapping::{self, Mapping};
+use cutover_core::program::{Finding, Severity, TableProgram};
+use cutover_postgres::catalog::{self, TableDdl};
+use tokio_postgres::Client;
+
+use crate::error::{EngineError, Result};
+use crate::settings::Settings;
+
+/// A mapping checked against both catalogs.
+pub struct Resolved {
+    /// The mapping in force (parsed from the file, or the identity mapping).
+    pub mapping: Mapping,
+    /// blake3 of the mapping file's bytes (or of the identity mapping's description).
+    pub mapping_hash: String,
+    /// Programs of the tables that compiled, in foreign-key load order.
+    pub programs: Vec<TableProgram>,
+    /// DDL (indexes, constraints, sequences) of each target table, by target table name.
+    pub ddl: HashMap<String, TableDdl>,
+    /// Every BLOCKER and WARNING found.
+    pub findings: Vec<Finding>,
+}
+
+impl Resolved {
+    /// True when a BLOCKER was found: nothing may be loaded.
+    pub fn blocked(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Blocker)
+    }
+}
+
+/// Reads and parses the mapping file named in the settings, if any.
+pub fn read_mapping(settings: &Settings) -> Result<Option<(Mapping, String)>> {
+    let Some(path) = &settings.mapping else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        EngineError::config(format!("cannot read mapping file {}: {e}", path.display()))
+    })?;
+    let shown = path.display().to_string();
+    let m = mapping::parse(&shown, &text).map_err(|e| EngineError::config(e.to_string()))?;
+    Ok(Some((m, mapping::mapping_hash(&text))))
+}
+
+/// Resolves the mapping against both databases.
+pub async fn resolve(settings: &Settings, source: &Client, target: &Client) -> Result<Resolved> {
+    let parsed = read_mapping(settings)?;
+    let file = settings
+        .mapping
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "(identity mapping)".into());
+    let (mapping, mapping_hash, source_tables) = match parsed {
+        Some((m, h)) => {
+            let tables = catalog::tables(source, &m.source_schema).await?;
+            (m, h, tables)
+        }
+        None => {
+            let tables = catalog::tables(source, &settings.schema).await?;
+            let m = mapping::identity(&tables, &settings.schema, &settings.schema);
+            let hash = mapping::mapping_hash(&format!("identity:{}", settings.schema));
+            (m, hash, tables)
+        }
+    };
+    let target_tables = catalog::tables(target, &mapping.target_schema).await?;
+    let src: BTreeMap<&str, &TableInfo> =
+        source_tables.iter().map(|t| (t.name.as_str(), t)).collect();
+    let dst: BTreeMap<&str, &TableInfo> =
+        target_tables.iter().map(|t| (t.name.as_str(), t)).collect();
+
+    let mut findings = Vec::new();
+    let mut programs = Vec::new();
+    for spec in &mapping.tables {
+        let target_name = spec.target.as_deref().unwrap_or(&spec.source);
+        let Some(s) = src.get(spec.source.as_str()) else {
+            findings.push(Finding {
+                severity: Severity::Blocker,
+                table: Some(spec.source.clone()),
+                column: None,
+                location: None,
+                message: format!(
+                    "source table `{}.{}` does not exist{}",
+                    mapping.source_schema,
+                    spec.source,
+                    suggest(&spec.source, src.keys().copied())
+                ),
+            });
+            continue;
+        };
+        let Some(t) = dst.get(target_name) else {
+            findings.push(Finding {
+                severity: Severity::Blocker,
+                table: Some(target_name.to_string()),
+                column: None,
+                location: None,
+                message: format!(
+                    "target table `{}.{}` does not exist{} (create it, or use --create-tables with the identity mapping)",
+                    mapping.target_schema,
+                    target_name,
+                    suggest(target_name, dst.keys().copied())
+                ),
+            });
+            continue;
+        };
+        let (program, mut found) = TableProgram::compile(&mapping, spec, &file, s, t);
+        findings.append(&mut found);
+        if let Some(p) = program {
+            programs.push(p);
+        }
+    }
+    let mut ddl = HashMap::new();
+    for p in &programs {
+        let d = catalog::table_ddl(target, &p.target.schema, &p.target.name).await?;
+        ddl.insert(p.target.name.clone(), d);
+    }
+    let programs = load_order(programs, &ddl, &mapping.target_schema);
+    Ok(Resolved {
+        mapping,
+        mapping_hash,
+        programs,
+        ddl,
+        findings,
+    })
+}
+
+/// Orders programs so that a table comes after the tables its foreign keys reference (Kahn's
+/// algorithm; ties by name; cycles broken by name so the order is always deterministic).
+pub fn load_order(
+    programs: Vec<TableProgram>,
+    ddl: &HashMap<String, TableDdl>,
+    target_schema: &str,
+) -> Vec<TableProgram> {
+    let names: BTreeSet<String> = programs.iter().map(|p| p.target.name.clone()).collect();
+    let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for n in &names {
+        let mut d = BTreeSet::new();
+        if let Some(t) = ddl.get(n) {
+            for c in &t.constraints {
+                if let Some(fk) = &c.references {
+                    if fk.schema == target_schema && fk.table != *n && names.contains(&fk.table) {
+                        d.insert(fk.table.clone());
+                    }
+                }
+            }
+        }
+        deps.insert(n.clone(), d);
+    }
+    let mut order = Vec::new();
+    let mut done = BTreeSet::new();
+    while done.len() < names.len() {
+        let ready: Vec<String> = deps
+            .iter()
+            .filter(|(n, d)| !done.contains(*n) && d.iter().all(|x| done.contains(x)))
+            .map(|(n, _)| n.clone())
+            .collect();
+        let next = if ready.is_empty() {
+            // A cycle: take the first remaining table by name.
+            vec![names.iter().find(|n| !done.contains(*n)).cloned().unwrap_or_default()]
+        } else {
+            ready
+        };
+        for n in next {
+            done.insert(n.clone());
+            order.push(n);
+        }
+    }
+    let mut by_name: HashMap<String, TableProgram> =
+        programs.into_iter().map(|p| (p.target.name.clone(), p)).collect();
+    order.into_iter().filter_map(|n| by_name.remove(&n)).collect()
+}
+
+/// " (did you mean `x`?)" when a candidate is close to `name`.
+pub fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    candidates
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .min()
+        .map(|(_, c)| format!(" (did you mean `{c}`?)"))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

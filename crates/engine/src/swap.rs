@@ -1,0 +1,99 @@
+//! The swap: one short transaction that moves the target's current tables into the run's
+//! `_cutover_prev_<run>` schema, moves the staged tables into the target schema, hands serial
+//! sequences over, recreates triggers, files the rejects and the manifest, and drops the staging
+//! schema. Either all of it happens or none of it does.
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cutover_core::catalog::{quote_ident, quote_literal};
+use cutover_core::program::TableProgram;
+use cutover_postgres::catalog::TableDdl;
+use cutover_postgres::state::StateSchema;
+use cutover_postgres::PgError;
+use tokio_postgres::Client;
+
+use crate::error::Result;
+use crate::stage::Stage;
+
+/// Swaps the staged tables in. `manifest` is stored in the run's row of the state schema.
+pub async fn swap(
+    client: &mut Client,
+    stage: &Stage,
+    programs: &[Arc<TableProgram>],
+    ddl: &HashMap<String, TableDdl>,
+    state: &StateSchema,
+    manifest: &serde_json::Value,
+    snapshot: &str,
+) -> Result<()> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| PgError::db("cannot begin the swap transaction", e))?;
+    let err = |what: String| move |e| PgError::db(what, e);
+    let target = quote_ident(&stage.target_schema);
+    let mut sql = vec![
+        "SET LOCAL lock_timeout = '60s'".to_string(),
+        format!("CREATE SCHEMA {}", quote_ident(&stage.prev)),
+    ];
+    let empty = TableDdl::default();
+    for p in programs {
+        let d = ddl.get(&p.target.name).unwrap_or(&empty);
+        for s in d.sequences.iter().filter(|s| !s.identity) {
+            sql.push(format!("ALTER SEQUENCE {} OWNED BY NONE", s.sequence));
+        }
+        sql.push(format!(
+            "ALTER TABLE {} SET SCHEMA {}",
+            p.target.qualified(),
+            quote_ident(&stage.prev)
+        ));
+    }
+    for p in programs {
+        sql.push(format!(
+            "ALTER TABLE {} SET SCHEMA {target}",
+            stage.table(&p.target.name)
+        ));
+    }
+    for p in programs {
+        let d = ddl.get(&p.target.name).unwrap_or(&empty);
+        let q = p.target.qualified();
+        for s in &d.sequences {
+            let col = quote_ident(&s.column);
+            if !s.identity {
+                sql.push(format!("ALTER SEQUENCE {} OWNED BY {q}.{col}", s.sequence));
+            }
+            sql.push(format!(
+                "SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence({}, {}), \
+                 COALESCE(max({col}), 1), max({col}) IS NOT NULL) FROM {q}",
+                quote_literal(&q),
+                quote_literal(&s.column)
+            ));
+        }
+        sql.extend(d.triggers.iter().cloned());
+    }
+    for s in sql {
+        tx.batch_execute(&s)
+            .await
+            .map_err(err(format!("swap failed at `{s}`")))?;
+    }
+    tx.execute(
+        &format!(
+            "INSERT INTO {} (run_id, table_name, key, column_name, reason)
+             SELECT $1, table_name, key, column_name, reason FROM {}",
+            state.table("rejects"),
+            stage.rejects_table()
+        ),
+        &[&stage.run_id],
+    )
+    .await
+    .map_err(err("cannot file the rejected rows".into()))?;
+    state
+        .finish_run(&tx, &stage.run_id, "complete", Some(snapshot), None, Some(manifest))
+        .await?;
+    tx.batch_execute(&format!("DROP SCHEMA {} CASCADE", quote_ident(&stage.schema)))
+        .await
+        .map_err(err("cannot drop the staging schema".into()))?;
+    tx.commit()
+        .await
+        .map_err(|e| PgError::db("the swap transaction failed to commit; the target is unchanged", e))?;
+    Ok(())
+}

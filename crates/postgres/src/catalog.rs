@@ -1,0 +1,311 @@
+//! Catalog queries: tables with their columns and keys, and for target tables the DDL of their
+//! indexes and constraints (to rebuild them on staging tables after a bulk load).
+use std::collections::HashMap;
+
+use cutover_core::catalog::{ColumnInfo, TableInfo};
+use cutover_core::pgtype::PgType;
+use tokio_postgres::Client;
+
+use crate::error::{PgError, Result};
+
+/// The tables (`relkind` r or p) of `schema`, sorted by name, with columns and primary keys.
+pub async fn tables(client: &Client, schema: &str) -> Result<Vec<TableInfo>> {
+    let rows = client
+        .query(
+            "SELECT c.oid::int8, c.relname, c.reltuples::int8, c.relpages::int8
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relkind IN ('r','p') AND NOT c.relispartition
+             ORDER BY c.relname COLLATE \"C\"",
+            &[&schema],
+        )
+        .await
+        .map_err(|e| PgError::db(format!("cannot list the tables of schema `{schema}`"), e))?;
+    let oids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    let mut columns = columns_of(client, &oids).await?;
+    let mut keys = primary_keys_of(client, &oids).await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let oid: i64 = r.get(0);
+            TableInfo {
+                schema: schema.to_string(),
+                name: r.get(1),
+                columns: columns.remove(&oid).unwrap_or_default(),
+                primary_key: keys.remove(&oid).unwrap_or_default(),
+                estimated_rows: r.get(2),
+                pages: r.get(3),
+            }
+        })
+        .collect())
+}
+
+async fn columns_of(client: &Client, oids: &[i64]) -> Result<HashMap<i64, Vec<ColumnInfo>>> {
+    let rows = client
+        .query(
+            "SELECT a.attrelid::int8, a.attname::text, a.attnotnull,
+                    (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> ''),
+                    a.attgenerated <> '',
+                    pg_catalog.format_type(a.atttypid, a.atttypmod),
+                    CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END,
+                    bt.typname::text, bt.typtype::text, bt.typcategory::text,
+                    et.typname::text, et.typtype::text
+             FROM pg_catalog.pg_attribute a
+             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+             JOIN pg_catalog.pg_type bt
+               ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+             LEFT JOIN pg_catalog.pg_type et0 ON bt.typcategory = 'A' AND et0.oid = bt.typelem
+             LEFT JOIN pg_catalog.pg_type et
+               ON et.oid = CASE WHEN et0.typtype = 'd' THEN et0.typbasetype ELSE et0.oid END
+             WHERE a.attrelid = ANY($1::int8[]::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+             ORDER BY a.attrelid, a.attnum",
+            &[&oids],
+        )
+        .await
+        .map_err(|e| PgError::db("cannot read column definitions", e))?;
+    let mut out: HashMap<i64, Vec<ColumnInfo>> = HashMap::new();
+    for r in rows {
+        let typmod: i32 = r.get(6);
+        let typtype = first_char(r.get(8));
+        let category = first_char(r.get(9));
+        let elem = match (category, r.get::<_, Option<String>>(10)) {
+            ('A', Some(et)) => Some(PgType::from_catalog(
+                &et,
+                first_char(r.get::<_, Option<String>>(11).unwrap_or_default().as_str()),
+                -1,
+                None,
+            )),
+            _ => None,
+        };
+        let typname: String = r.get(7);
+        out.entry(r.get(0)).or_default().push(ColumnInfo {
+            name: r.get(1),
+            ty: PgType::from_catalog(&typname, typtype, typmod, elem),
+            type_sql: r.get(5),
+            not_null: r.get(2),
+            has_default: r.get(3),
+            generated: r.get(4),
+        });
+    }
+    Ok(out)
+}
+
+fn first_char(s: &str) -> char {
+    s.chars().next().unwrap_or('b')
+}
+
+async fn primary_keys_of(client: &Client, oids: &[i64]) -> Result<HashMap<i64, Vec<String>>> {
+    let rows = client
+        .query(
+            "SELECT con.conrelid::int8, a.attname::text
+             FROM pg_catalog.pg_constraint con
+             CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+             WHERE con.contype = 'p' AND con.conrelid = ANY($1::int8[]::oid[])
+             ORDER BY con.conrelid, k.ord",
+            &[&oids],
+        )
+        .await
+        .map_err(|e| PgError::db("cannot read primary keys", e))?;
+    let mut out: HashMap<i64, Vec<String>> = HashMap::new();
+    for r in rows {
+        out.entry(r.get(0)).or_default().push(r.get(1));
+    }
+    Ok(out)
+}
+
+/// An index of a target table, as `pg_get_indexdef` prints it with an empty search_path.
+#[derive(Clone, Debug)]
+pub struct IndexDef {
+    pub name: String,
+    pub sql: String,
+    /// The constraint (primary key, unique, exclusion) this index backs, if any.
+    pub constraint: Option<String>,
+    /// `p`, `u` or `x` when it backs a constraint.
+    pub constraint_kind: Option<char>,
+}
+
+/// A constraint of a target table that is not backed by an index (check, foreign key).
+#[derive(Clone, Debug)]
+pub struct ConstraintDef {
+    pub name: String,
+    /// `c` check, `f` foreign key.
+    pub kind: char,
+    /// `pg_get_constraintdef` with an empty search_path (names fully qualified).
+    pub sql: String,
+    /// For a foreign key: referenced schema and table, referencing and referenced columns.
+    pub references: Option<ForeignKey>,
+}
+
+/// The two ends of a foreign key.
+#[derive(Clone, Debug)]
+pub struct ForeignKey {
+    pub schema: String,
+    pub table: String,
+    pub columns: Vec<String>,
+    pub ref_columns: Vec<String>,
+}
+
+/// A column whose values come from a sequence.
+#[derive(Clone, Debug)]
+pub struct SequenceDef {
+    pub column: String,
+    /// Qualified sequence name as `pg_get_serial_sequence` returns it.
+    pub sequence: String,
+    /// An identity column (its sequence belongs to the table); else a serial column.
+    pub identity: bool,
+}
+
+/// Indexes, constraints and owned sequences of one target table.
+#[derive(Clone, Debug, Default)]
+pub struct TableDdl {
+    pub indexes: Vec<IndexDef>,
+    pub constraints: Vec<ConstraintDef>,
+    /// Serial and identity columns with their sequences.
+    pub sequences: Vec<SequenceDef>,
+    /// `pg_get_triggerdef` of each user trigger on the table.
+    pub triggers: Vec<String>,
+}
+
+/// Reads the DDL of `schema.table`. The session's search_path is set empty for the duration so
+/// every name in the definitions comes out schema-qualified.
+pub async fn table_ddl(client: &Client, schema: &str, table: &str) -> Result<TableDdl> {
+    let ctx = |what: &str| format!("cannot read the {what} of table `{schema}.{table}`");
+    client
+        .batch_execute("SET search_path = ''")
+        .await
+        .map_err(|e| PgError::db(ctx("definition"), e))?;
+    let rel = "(SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n
+                ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2)";
+    let idx = client
+        .query(
+            &format!(
+                "SELECT ic.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid),
+                        con.conname::text, con.contype::text
+                 FROM pg_catalog.pg_index i
+                 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+                 LEFT JOIN pg_catalog.pg_constraint con
+                   ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid
+                  AND con.contype IN ('p','u','x')
+                 WHERE i.indrelid = {rel} ORDER BY ic.relname"
+            ),
+            &[&schema, &table],
+        )
+        .await
+        .map_err(|e| PgError::db(ctx("indexes"), e))?;
+    let cons = client
+        .query(
+            &format!(
+                "SELECT con.conname::text, con.contype::text,
+                        pg_catalog.pg_get_constraintdef(con.oid),
+                        rn.nspname::text, rc.relname::text,
+                        ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, o)
+                              JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n
+                              ORDER BY k.o),
+                        ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, o)
+                              JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n
+                              ORDER BY k.o)
+                 FROM pg_catalog.pg_constraint con
+                 LEFT JOIN pg_catalog.pg_class rc ON rc.oid = con.confrelid
+                 LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
+                 WHERE con.conrelid = {rel} AND con.contype IN ('c','f')
+                 ORDER BY con.contype, con.conname"
+            ),
+            &[&schema, &table],
+        )
+        .await
+        .map_err(|e| PgError::db(ctx("constraints"), e))?;
+    let seqs = client
+        .query(
+            &format!(
+                "SELECT a.attname::text, pg_catalog.pg_get_serial_sequence($3, a.attname),
+                        a.attidentity <> ''
+                 FROM pg_catalog.pg_attribute a
+                 WHERE a.attrelid = {rel} AND a.attnum > 0 AND NOT a.attisdropped
+                   AND pg_catalog.pg_get_serial_sequence($3, a.attname) IS NOT NULL"
+            ),
+            &[
+                &schema,
+                &table,
+                &format!(
+                    "{}.{}",
+                    cutover_core::catalog::quote_ident(schema),
+                    cutover_core::catalog::quote_ident(table)
+                ),
+            ],
+        )
+        .await
+        .map_err(|e| PgError::db(ctx("sequences"), e))?;
+    let trg = client
+        .query(
+            &format!(
+                "SELECT pg_catalog.pg_get_triggerdef(t.oid) FROM pg_catalog.pg_trigger t
+                 WHERE t.tgrelid = {rel} AND NOT t.tgisinternal ORDER BY t.tgname"
+            ),
+            &[&schema, &table],
+        )
+        .await
+        .map_err(|e| PgError::db(ctx("triggers"), e))?;
+    client
+        .batch_execute("RESET search_path")
+        .await
+        .map_err(|e| PgError::db(ctx("definition"), e))?;
+    Ok(TableDdl {
+        indexes: idx
+            .iter()
+            .map(|r| IndexDef {
+                name: r.get(0),
+                sql: r.get(1),
+                constraint: r.get(2),
+                constraint_kind: r.get::<_, Option<String>>(3).map(|s| first_char(&s)),
+            })
+            .collect(),
+        constraints: cons
+            .iter()
+            .map(|r| {
+                let kind = first_char(r.get(1));
+                ConstraintDef {
+                    name: r.get(0),
+                    kind,
+                    sql: r.get(2),
+                    references: (kind == 'f').then(|| ForeignKey {
+                        schema: r.get(3),
+                        table: r.get(4),
+                        columns: r.get(5),
+                        ref_columns: r.get(6),
+                    }),
+                }
+            })
+            .collect(),
+        sequences: seqs
+            .iter()
+            .map(|r| SequenceDef {
+                column: r.get(0),
+                sequence: r.get(1),
+                identity: r.get(2),
+            })
+            .collect(),
+        triggers: trg.iter().map(|r| r.get(0)).collect(),
+    })
+}
+
+/// Number of rows in a table (exact, `count(*)`).
+pub async fn count_rows(client: &Client, qualified: &str) -> Result<i64> {
+    let row = client
+        .query_one(&format!("SELECT count(*) FROM {qualified}"), &[])
+        .await
+        .map_err(|e| PgError::db(format!("cannot count the rows of {qualified}"), e))?;
+    Ok(row.get(0))
+}
+
+/// The qualified name of a table exactly as PostgreSQL's deparsers print it
+/// (`quote_ident(schema).quote_ident(table)`), for rewriting their output.
+pub async fn printed_name(client: &Client, schema: &str, table: &str) -> Result<String> {
+    let row = client
+        .query_one(
+            "SELECT pg_catalog.quote_ident($1) || '.' || pg_catalog.quote_ident($2)",
+            &[&schema, &table],
+        )
+        .await
+        .map_err(|e| PgError::db("cannot quote a table name", e))?;
+    Ok(row.get(0))
+}

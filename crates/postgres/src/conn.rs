@@ -1,0 +1,195 @@
+//! Connection strings and connections. A [`ConnInfo`] is the only way a URL travels through
+//! `cutover`: its `Display` never shows the password, so nothing that formats it can leak one.
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use tokio_postgres::config::Host;
+use tokio_postgres::{Client, Config, NoTls};
+
+use crate::error::{PgError, Result};
+
+/// Which side a connection is for. Source sessions are read-only from the first statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Source,
+    Target,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Source => "source",
+            Role::Target => "target",
+        })
+    }
+}
+
+/// A parsed libpq-style connection string (URL or `key=value` form), with the password redacted
+/// in every rendering.
+#[derive(Clone)]
+pub struct ConnInfo {
+    config: Config,
+    role: Role,
+}
+
+impl ConnInfo {
+    /// Parses a connection string. A password missing from it is taken from `PGPASSWORD`.
+    pub fn parse(text: &str, role: Role) -> Result<Self> {
+        let mut config = Config::from_str(text).map_err(|e| {
+            PgError::config(format!(
+                "invalid {role} connection string `{}`: {e}",
+                redact_text(text)
+            ))
+        })?;
+        if config.get_password().is_none() {
+            if let Ok(pw) = std::env::var("PGPASSWORD") {
+                config.password(pw);
+            }
+        }
+        if config.get_user().is_none() {
+            if let Ok(user) = std::env::var("PGUSER").or_else(|_| std::env::var("USER")) {
+                config.user(&user);
+            }
+        }
+        if config.get_hosts().is_empty() {
+            config.host("127.0.0.1");
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        config.application_name(match role {
+            Role::Source => "cutover (source, read-only)",
+            Role::Target => "cutover (target)",
+        });
+        Ok(ConnInfo { config, role })
+    }
+
+    /// Which side this is.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The database name (or the user name, as libpq defaults it).
+    pub fn dbname(&self) -> String {
+        self.config
+            .get_dbname()
+            .or(self.config.get_user())
+            .unwrap_or("postgres")
+            .to_string()
+    }
+
+    /// The same server, another database (for tests and tools that create databases).
+    pub fn with_dbname(&self, db: &str) -> ConnInfo {
+        let mut c = self.clone();
+        c.config.dbname(db);
+        c
+    }
+
+    /// Opens a connection; a source connection is made read-only before it is returned.
+    pub async fn connect(&self) -> Result<Client> {
+        let (client, connection) = self
+            .config
+            .connect(NoTls)
+            .await
+            .map_err(|e| PgError::db(format!("cannot connect to {} {}", self.role, self), e))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection closed with an error");
+            }
+        });
+        if self.role == Role::Source {
+            client
+                .batch_execute("SET default_transaction_read_only = on")
+                .await
+                .map_err(|e| PgError::db(format!("cannot make the source session read-only ({self})"), e))?;
+        }
+        Ok(client)
+    }
+}
+
+impl fmt::Display for ConnInfo {
+    /// `postgres://user:***@host:port/db`: never the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("postgres://")?;
+        if let Some(u) = self.config.get_user() {
+            f.write_str(u)?;
+            if self.config.get_password().is_some() {
+                f.write_str(":***")?;
+            }
+            f.write_str("@")?;
+        }
+        match self.config.get_hosts().first() {
+            Some(Host::Tcp(h)) => f.write_str(h)?,
+            #[cfg(unix)]
+            Some(Host::Unix(p)) => write!(f, "{}", p.display())?,
+            None => {}
+        }
+        if let Some(p) = self.config.get_ports().first() {
+            write!(f, ":{p}")?;
+        }
+        if let Some(db) = self.config.get_dbname() {
+            write!(f, "/{db}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ConnInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ConnInfo({self})")
+    }
+}
+
+/// Redacts a password from a connection string that could not be parsed (URL userinfo or a
+/// `password=` pair), for error messages.
+pub fn redact_text(text: &str) -> String {
+    let mut out = text.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = &out[scheme_end + 3..];
+        let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..auth_end].rfind('@') {
+            if let Some(colon) = rest[..at].find(':') {
+                let start = scheme_end + 3 + colon + 1;
+                let end = scheme_end + 3 + at;
+                out.replace_range(start..end, "***");
+            }
+        }
+    }
+    let lower = out.to_ascii_lowercase();
+    if let Some(pos) = lower.find("password=") {
+        let start = pos + "password=".len();
+        let end = out[start..]
+            .find(|c: char| c == ' ' || c == '&')
+            .map(|e| start + e)
+            .unwrap_or(out.len());
+        out.replace_range(start..end, "***");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_never_shows_the_password() {
+        let c = ConnInfo::parse("postgres://bob:s3cret@db.example:5433/crm", Role::Source).unwrap();
+        let shown = format!("{c} {c:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://bob:***@db.example:5433/crm"), "{shown}");
+    }
+
+    #[test]
+    fn redact_text_hides_url_and_keyword_passwords() {
+        assert_eq!(redact_text("postgres://a:pw@h/db"), "postgres://a:***@h/db");
+        assert_eq!(redact_text("host=h password=pw user=a"), "host=h password=*** user=a");
+        assert_eq!(redact_text("postgres://a@h/db"), "postgres://a@h/db");
+    }
+
+    #[test]
+    fn invalid_url_error_is_redacted() {
+        let err = ConnInfo::parse("postgres://a:topsecret@h:notaport/db", Role::Target).unwrap_err();
+        assert!(!err.to_string().contains("topsecret"), "{err}");
+    }
+}

@@ -1,0 +1,400 @@
+//! Streaming decoder of `COPY … TO STDOUT (FORMAT binary)` into Arrow batches whose columns are
+//! nullable `Binary`, each value the field's raw `typsend` bytes (see
+//! [`cutover_core::batch::binary_schema`]).
+//!
+//! The decoder is a field-level state machine: chunks may split the header, a row, a length
+//! word or a value anywhere, and value bytes go straight from the chunk into the column buffers
+//! (only a split length word is staged, in four bytes). Nothing is allocated per field. Malformed
+//! input is an error, never a panic; after an error the decoder refuses further input.
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, BinaryArray, RecordBatch};
+use arrow_buffer::{Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
+use arrow_schema::{ArrowError, SchemaRef};
+use cutover_core::batch::binary_schema;
+
+/// The 11-byte signature that opens every binary COPY stream.
+pub const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
+/// Signature, flags word and header-extension length.
+const HEADER_LEN: usize = 19;
+/// Flag bits 16–31 are critical: a reader must refuse any it does not know (bit 16 = OIDs).
+const CRITICAL_FLAGS: u32 = 0xFFFF_0000;
+
+/// Why a binary COPY stream could not be decoded. Offsets are bytes from the stream's start;
+/// rows are numbered from 1.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error(
+        "not a binary COPY stream: signature mismatch at byte {offset} \
+         (expected PGCOPY\\n\\377\\r\\n\\0; was the COPY run with FORMAT binary?)"
+    )]
+    BadSignature { offset: u64 },
+    #[error("binary COPY header has unsupported critical flags {flags:#010x} (WITH OIDS is not supported)")]
+    UnsupportedFlags { flags: u32 },
+    #[error("binary COPY row {row} at byte {offset}: {actual} fields, expected {expected}")]
+    FieldCount {
+        row: u64,
+        offset: u64,
+        expected: usize,
+        actual: i16,
+    },
+    #[error("binary COPY row {row}, column `{column}` at byte {offset}: invalid field length {len}")]
+    FieldLength {
+        row: u64,
+        column: String,
+        offset: u64,
+        len: i32,
+    },
+    #[error(
+        "binary COPY row {row}, column `{column}`: the batch's values for this column would \
+         exceed 2 GiB; lower the batch byte limit"
+    )]
+    BatchTooLarge { row: u64, column: String },
+    #[error("binary COPY stream has data after its trailer at byte {offset}")]
+    AfterTrailer { offset: u64 },
+    #[error("binary COPY stream ended at byte {offset} {at}, before its trailer (-1)")]
+    Truncated { offset: u64, at: String },
+    #[error("binary COPY decoder already failed; it takes no more input")]
+    Poisoned,
+    #[error("building an Arrow batch from binary COPY: {0}")]
+    Arrow(#[from] ArrowError),
+}
+
+/// One column being filled: Arrow's offsets, values and validity, built directly.
+struct Column {
+    offsets: Vec<i32>,
+    values: Vec<u8>,
+    nulls: NullBufferBuilder,
+}
+
+impl Column {
+    fn with_capacity(rows: usize, bytes: usize) -> Self {
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0);
+        Column {
+            offsets,
+            values: Vec::with_capacity(bytes),
+            nulls: NullBufferBuilder::new(rows),
+        }
+    }
+
+    /// Closes the current value (its bytes are already in `values`).
+    #[inline]
+    fn end_value(&mut self) {
+        // Lengths are checked against i32::MAX before any byte is accepted.
+        self.offsets.push(self.values.len() as i32);
+        self.nulls.append_non_null();
+    }
+
+    #[inline]
+    fn push_null(&mut self) {
+        self.offsets.push(self.values.len() as i32);
+        self.nulls.append_null();
+    }
+
+    /// The finished array; the column restarts empty with the same capacity.
+    fn take(&mut self) -> Result<ArrayRef, ArrowError> {
+        let rows = self.offsets.len() - 1;
+        let fresh = Column::with_capacity(rows, self.values.len());
+        let Column {
+            offsets,
+            values,
+            mut nulls,
+        } = std::mem::replace(self, fresh);
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+        let array = BinaryArray::try_new(offsets, Buffer::from_vec(values), nulls.finish())?;
+        Ok(Arc::new(array))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Reading the 19-byte header (bytes staged in `header`).
+    Header,
+    /// Skipping this many header-extension bytes.
+    Extension(u64),
+    /// Expecting a row's i16 field count (or the -1 trailer).
+    RowStart,
+    /// Expecting the i32 length of field `.0` of the current row.
+    FieldLen(usize),
+    /// Copying the value of field `.0`; `.1` bytes are still to come.
+    FieldData(usize, usize),
+    /// The trailer was read.
+    Done,
+}
+
+/// Streaming decoder of binary COPY output into Arrow batches of nullable Binary columns.
+pub struct CopyDecoder {
+    schema: SchemaRef,
+    names: Vec<String>,
+    cols: Vec<Column>,
+    batch_rows: usize,
+    batch_bytes: usize,
+    state: State,
+    header: Vec<u8>,
+    /// A length word split across chunks: its first `word_len` bytes.
+    word: [u8; 4],
+    word_len: usize,
+    rows_in_batch: usize,
+    bytes_in_batch: usize,
+    rows: u64,
+    /// Stream bytes before the current chunk.
+    offset: u64,
+    failed: bool,
+}
+
+impl CopyDecoder {
+    /// `names`: column names (batch schema); `batch_rows`: max rows per batch; a batch is also
+    /// cut when its data exceed `batch_bytes`.
+    pub fn new(names: &[String], batch_rows: usize, batch_bytes: usize) -> Self {
+        let batch_rows = batch_rows.max(1);
+        let cols = names
+            .iter()
+            .map(|_| Column::with_capacity(batch_rows.min(1 << 16), 0))
+            .collect();
+        CopyDecoder {
+            schema: binary_schema(names),
+            names: names.to_vec(),
+            cols,
+            batch_rows,
+            batch_bytes,
+            state: State::Header,
+            header: Vec::with_capacity(HEADER_LEN),
+            word: [0; 4],
+            word_len: 0,
+            rows_in_batch: 0,
+            bytes_in_batch: 0,
+            rows: 0,
+            offset: 0,
+            failed: false,
+        }
+    }
+
+    /// Rows decoded so far (including rows in the batch not yet returned).
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Feeds the next chunk of the COPY stream (chunks split rows and even the header
+    /// anywhere); completed batches are pushed to `out`.
+    pub fn feed(&mut self, data: &[u8], out: &mut Vec<RecordBatch>) -> Result<(), CopyError> {
+        if self.failed {
+            return Err(CopyError::Poisoned);
+        }
+        let result = self.feed_inner(data, out);
+        self.offset += data.len() as u64;
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
+    }
+
+    /// End of stream: checks the trailer (-1) was seen and returns the last partial batch, if
+    /// any.
+    pub fn finish(mut self) -> Result<Option<RecordBatch>, CopyError> {
+        if self.failed {
+            return Err(CopyError::Poisoned);
+        }
+        let row = self.rows + 1;
+        let at = match self.state {
+            State::Done => {
+                return if self.rows_in_batch > 0 {
+                    self.flush().map(Some)
+                } else {
+                    Ok(None)
+                }
+            }
+            State::Header | State::Extension(_) => "inside the header".to_string(),
+            State::RowStart if self.word_len == 0 => format!("after row {}", self.rows),
+            State::RowStart => format!("inside row {row}'s field count"),
+            State::FieldLen(i) | State::FieldData(i, _) => {
+                format!("inside row {row}, column `{}`", self.names[i])
+            }
+        };
+        Err(CopyError::Truncated {
+            offset: self.offset,
+            at,
+        })
+    }
+
+    fn flush(&mut self) -> Result<RecordBatch, CopyError> {
+        let columns = self
+            .cols
+            .iter_mut()
+            .map(Column::take)
+            .collect::<Result<Vec<_>, _>>()?;
+        let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(self.rows_in_batch));
+        let batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?;
+        self.rows_in_batch = 0;
+        self.bytes_in_batch = 0;
+        Ok(batch)
+    }
+
+    /// Takes an N-byte big-endian word at `*pos`, completing a word staged from an earlier
+    /// chunk; `None` (with the bytes staged) when the chunk ends first.
+    #[inline]
+    fn take_word<const N: usize>(&mut self, data: &[u8], pos: &mut usize) -> Option<[u8; N]> {
+        if self.word_len == 0 {
+            if let Some(w) = data.get(*pos..*pos + N) {
+                *pos += N;
+                return w.try_into().ok();
+            }
+        }
+        let need = N - self.word_len;
+        let take = need.min(data.len() - *pos);
+        self.word[self.word_len..self.word_len + take].copy_from_slice(&data[*pos..*pos + take]);
+        self.word_len += take;
+        *pos += take;
+        if self.word_len < N {
+            return None;
+        }
+        self.word_len = 0;
+        self.word[..N].try_into().ok()
+    }
+
+    /// After field `i` of a row: the next field, or the end of the row (cutting a batch when
+    /// full).
+    #[inline]
+    fn next_field(&mut self, i: usize, out: &mut Vec<RecordBatch>) -> Result<(), CopyError> {
+        if i + 1 < self.cols.len() {
+            self.state = State::FieldLen(i + 1);
+            return Ok(());
+        }
+        self.end_row(out)
+    }
+
+    fn end_row(&mut self, out: &mut Vec<RecordBatch>) -> Result<(), CopyError> {
+        self.state = State::RowStart;
+        self.rows += 1;
+        self.rows_in_batch += 1;
+        if self.rows_in_batch >= self.batch_rows || self.bytes_in_batch > self.batch_bytes {
+            let batch = self.flush()?;
+            out.push(batch);
+        }
+        Ok(())
+    }
+
+    fn feed_inner(&mut self, data: &[u8], out: &mut Vec<RecordBatch>) -> Result<(), CopyError> {
+        let mut pos = 0;
+        while pos < data.len() {
+            match self.state {
+                State::Header => pos = self.read_header(data, pos)?,
+                State::Extension(left) => {
+                    let skip = left.min((data.len() - pos) as u64);
+                    pos += skip as usize;
+                    self.state = if skip == left {
+                        State::RowStart
+                    } else {
+                        State::Extension(left - skip)
+                    };
+                }
+                State::RowStart => {
+                    let at = self.offset + pos as u64 - self.word_len as u64;
+                    let Some(w) = self.take_word::<2>(data, &mut pos) else {
+                        break;
+                    };
+                    let count = i16::from_be_bytes(w);
+                    if count == -1 {
+                        self.state = State::Done;
+                    } else if usize::try_from(count).ok() != Some(self.cols.len()) {
+                        return Err(CopyError::FieldCount {
+                            row: self.rows + 1,
+                            offset: at,
+                            expected: self.cols.len(),
+                            actual: count,
+                        });
+                    } else if self.cols.is_empty() {
+                        self.end_row(out)?;
+                    } else {
+                        self.state = State::FieldLen(0);
+                    }
+                }
+                State::FieldLen(i) => {
+                    let at = self.offset + pos as u64 - self.word_len as u64;
+                    let Some(w) = self.take_word::<4>(data, &mut pos) else {
+                        break;
+                    };
+                    let len = i32::from_be_bytes(w);
+                    let col = &mut self.cols[i];
+                    if len == -1 {
+                        col.push_null();
+                        self.next_field(i, out)?;
+                        continue;
+                    }
+                    let Ok(n) = usize::try_from(len) else {
+                        return Err(CopyError::FieldLength {
+                            row: self.rows + 1,
+                            column: self.names[i].clone(),
+                            offset: at,
+                            len,
+                        });
+                    };
+                    if col.values.len() + n > i32::MAX as usize {
+                        return Err(CopyError::BatchTooLarge {
+                            row: self.rows + 1,
+                            column: self.names[i].clone(),
+                        });
+                    }
+                    self.bytes_in_batch += n;
+                    let avail = data.len() - pos;
+                    if n <= avail {
+                        col.values.extend_from_slice(&data[pos..pos + n]);
+                        col.end_value();
+                        pos += n;
+                        self.next_field(i, out)?;
+                    } else {
+                        col.values.extend_from_slice(&data[pos..]);
+                        pos = data.len();
+                        self.state = State::FieldData(i, n - avail);
+                    }
+                }
+                State::FieldData(i, left) => {
+                    let take = left.min(data.len() - pos);
+                    let col = &mut self.cols[i];
+                    col.values.extend_from_slice(&data[pos..pos + take]);
+                    pos += take;
+                    if take == left {
+                        col.end_value();
+                        self.next_field(i, out)?;
+                    } else {
+                        self.state = State::FieldData(i, left - take);
+                    }
+                }
+                State::Done => {
+                    return Err(CopyError::AfterTrailer {
+                        offset: self.offset + pos as u64,
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Consumes header bytes from `data[pos..]`, validating the signature as it arrives.
+    fn read_header(&mut self, data: &[u8], pos: usize) -> Result<usize, CopyError> {
+        let take = (HEADER_LEN - self.header.len()).min(data.len() - pos);
+        let start = self.header.len();
+        self.header.extend_from_slice(&data[pos..pos + take]);
+        let sig_end = self.header.len().min(SIGNATURE.len());
+        if let Some(k) = (start..sig_end).find(|&k| self.header[k] != SIGNATURE[k]) {
+            return Err(CopyError::BadSignature { offset: k as u64 });
+        }
+        if self.header.len() == HEADER_LEN {
+            let h = &self.header;
+            let flags = u32::from_be_bytes([h[11], h[12], h[13], h[14]]);
+            if flags & CRITICAL_FLAGS != 0 {
+                return Err(CopyError::UnsupportedFlags { flags });
+            }
+            let ext = u32::from_be_bytes([h[15], h[16], h[17], h[18]]);
+            self.state = if ext == 0 {
+                State::RowStart
+            } else {
+                State::Extension(u64::from(ext))
+            };
+        }
+        Ok(pos + take)
+    }
+}
+
+#[cfg(test)]
+mod tests;

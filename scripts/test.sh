@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): PostgreSQL up, format and lint checks, every test.
+#
+# Tests reach PostgreSQL through CUTOVER_TEST_PG (set from scripts/pg-up.sh). Uses cargo-nextest
+# when installed (doc-tests then run separately: nextest does not run them), else cargo test.
+# scripts/determinism.sh, when present and executable, runs last with SCALE=$DETERMINISM_SCALE
+# (default 1, the smallest fixture), the same SCALE variable scripts/demo.sh reads.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { echo "==> $*" >&2; }
+
+step "PostgreSQL"
+url="$(scripts/pg-up.sh | tail -n1)"
+export CUTOVER_TEST_PG="$url"
+echo "CUTOVER_TEST_PG=$CUTOVER_TEST_PG" >&2
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+if cargo nextest --version >/dev/null 2>&1; then
+    step "cargo nextest run"
+    cargo nextest run --workspace --no-fail-fast
+    step "cargo test --doc"
+    cargo test --doc --workspace
+else
+    step "cargo test (cargo-nextest not installed)"
+    cargo test --workspace --no-fail-fast
+fi
+
+if [[ -x scripts/determinism.sh ]]; then
+    step "scripts/determinism.sh (scale ${DETERMINISM_SCALE:-1})"
+    SCALE="${DETERMINISM_SCALE:-1}" scripts/determinism.sh
+fi

@@ -1,0 +1,136 @@
+//! Shared helpers of the end-to-end tests: scratch databases on the real PostgreSQL (each test
+//! makes its own, uniquely named, and drops them), psql, and running the built binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The server URL (`CUTOVER_TEST_PG`, as printed by scripts/pg-up.sh).
+pub fn server_url() -> String {
+    std::env::var("CUTOVER_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// URL of another database on the same server.
+pub fn db_url(db: &str) -> String {
+    let base = server_url();
+    let (head, tail) = match base.find('?') {
+        Some(q) => (&base[..q], &base[q..]),
+        None => (base.as_str(), ""),
+    };
+    let slash = head.rfind('/').expect("URL with a database");
+    format!("{}/{db}{tail}", &head[..slash])
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A scratch database, dropped when this value is dropped (also when the test panics).
+pub struct ScratchDb {
+    pub name: String,
+}
+
+impl ScratchDb {
+    pub fn new(tag: &str) -> ScratchDb {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!(
+            "ct_{tag}_{}_{}_{nanos}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        psql_ok(&server_url(), &format!("CREATE DATABASE {name}"));
+        ScratchDb { name }
+    }
+
+    pub fn url(&self) -> String {
+        db_url(&self.name)
+    }
+
+    /// Runs SQL, panics on error, returns stdout (unaligned, tuples only).
+    pub fn sql(&self, sql: &str) -> String {
+        psql_ok(&self.url(), sql)
+    }
+
+    /// Runs a SQL file with psql variables.
+    pub fn file(&self, path: &Path, vars: &[(&str, &str)]) {
+        let mut cmd = Command::new("psql");
+        cmd.arg(self.url()).args(["-v", "ON_ERROR_STOP=1", "-q", "-X", "-f"]).arg(path);
+        for (k, v) in vars {
+            cmd.arg("-v").arg(format!("{k}={v}"));
+        }
+        let out = cmd.output().expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql -f {} failed: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .arg(server_url())
+            .args(["-X", "-q", "-c"])
+            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .output();
+    }
+}
+
+/// Runs SQL through psql; panics with its error output on failure.
+pub fn psql_ok(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .arg(url)
+        .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql failed on `{sql}`: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim_end().to_string()
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the built `cutover` binary.
+pub fn cutover(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(args)
+        .env_remove("CUTOVER_SOURCE_URL")
+        .env_remove("CUTOVER_TARGET_URL")
+        .output()
+        .expect("run cutover");
+    if std::env::var("CUTOVER_TEST_VERBOSE").is_ok() {
+        eprintln!(
+            "cutover {args:?} → {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+/// stdout and stderr of a run, for assertion messages.
+pub fn shown(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A temporary directory for reports and manifests.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
