@@ -54,6 +54,18 @@ impl ScratchDb {
         psql_ok(&self.url(), sql)
     }
 
+    /// The binary COPY output of a query, byte for byte.
+    pub fn copy_binary(&self, query: &str) -> Vec<u8> {
+        let out = Command::new("psql")
+            .arg(self.url())
+            .args(["-X", "-q", "-c"])
+            .arg(format!("COPY ({query}) TO STDOUT (FORMAT binary)"))
+            .output()
+            .expect("run psql");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    }
+
     /// Runs a SQL file with psql variables.
     pub fn file(&self, path: &Path, vars: &[(&str, &str)]) {
         let mut cmd = Command::new("psql");

@@ -15,8 +15,12 @@ use crate::mapping::{Mapping, OnError, TableSpec};
 
 mod compile;
 mod expr;
+#[cfg(test)]
+mod fixtures;
 mod run;
 mod suggest;
+#[cfg(test)]
+mod perf_tmp;
 #[cfg(test)]
 mod tests_compile;
 #[cfg(test)]

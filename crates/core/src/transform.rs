@@ -77,11 +77,14 @@ where
 /// *referenced* table's name, so both sides get the same id without a lookup table.
 pub fn uuid_v5(namespace: &Uuid, table: &str, key_parts: &[&str]) -> Uuid {
     let mut name = String::new();
-    uuid_v5_with(&mut name, namespace, table, key_parts)
+    uuid_v5_with(&mut name, namespace, table, key_parts.iter().copied())
 }
 
 /// [`uuid_v5`] building the name in `buf` (cleared first), to reuse one buffer across rows.
-pub fn uuid_v5_with(buf: &mut String, namespace: &Uuid, table: &str, key_parts: &[&str]) -> Uuid {
+pub fn uuid_v5_with<'a, I>(buf: &mut String, namespace: &Uuid, table: &str, key_parts: I) -> Uuid
+where
+    I: IntoIterator<Item = &'a str>,
+{
     buf.clear();
     buf.push_str(table);
     for part in key_parts {

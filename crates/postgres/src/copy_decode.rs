@@ -38,7 +38,9 @@ pub enum CopyError {
         expected: usize,
         actual: i16,
     },
-    #[error("binary COPY row {row}, column `{column}` at byte {offset}: invalid field length {len}")]
+    #[error(
+        "binary COPY row {row}, column `{column}` at byte {offset}: invalid field length {len}"
+    )]
     FieldLength {
         row: u64,
         column: String,
@@ -223,7 +225,8 @@ impl CopyDecoder {
             .iter_mut()
             .map(Column::take)
             .collect::<Result<Vec<_>, _>>()?;
-        let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(self.rows_in_batch));
+        let options =
+            arrow_array::RecordBatchOptions::new().with_row_count(Some(self.rows_in_batch));
         let batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?;
         self.rows_in_batch = 0;
         self.bytes_in_batch = 0;
@@ -397,4 +400,262 @@ impl CopyDecoder {
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use arrow_array::{Array, BinaryArray};
+    use bytes::BytesMut;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+    use crate::copy_encode::{encode_batch, write_header, write_trailer};
+
+    type Row = Vec<Option<Vec<u8>>>;
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("c{i}")).collect()
+    }
+
+    /// A stream of `rows`, written by hand (not by the encoder under test).
+    fn stream(rows: &[Row]) -> Vec<u8> {
+        let mut s = SIGNATURE.to_vec();
+        s.extend_from_slice(&[0; 8]);
+        for row in rows {
+            s.extend_from_slice(&(row.len() as i16).to_be_bytes());
+            for field in row {
+                match field {
+                    None => s.extend_from_slice(&(-1i32).to_be_bytes()),
+                    Some(v) => {
+                        s.extend_from_slice(&(v.len() as i32).to_be_bytes());
+                        s.extend_from_slice(v);
+                    }
+                }
+            }
+        }
+        s.extend_from_slice(&(-1i16).to_be_bytes());
+        s
+    }
+
+    fn sample_rows(n: usize, cols: usize, rng: &mut impl Rng) -> Vec<Row> {
+        (0..n)
+            .map(|_| {
+                (0..cols)
+                    .map(|_| {
+                        (!rng.gen_bool(0.2)).then(|| {
+                            let len = rng.gen_range(0..20);
+                            (0..len).map(|_| rng.gen()).collect()
+                        })
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn rows_of(batches: &[RecordBatch]) -> Vec<Row> {
+        let mut out = Vec::new();
+        for b in batches {
+            for r in 0..b.num_rows() {
+                out.push(
+                    b.columns()
+                        .iter()
+                        .map(|c| {
+                            let c = c.as_any().downcast_ref::<BinaryArray>().unwrap();
+                            (!c.is_null(r)).then(|| c.value(r).to_vec())
+                        })
+                        .collect(),
+                );
+            }
+        }
+        out
+    }
+
+    /// Decodes `data` fed in chunks of the given sizes (cycled).
+    fn decode(
+        cols: usize,
+        data: &[u8],
+        chunks: &[usize],
+        batch_rows: usize,
+        batch_bytes: usize,
+    ) -> Result<Vec<RecordBatch>, CopyError> {
+        let mut dec = CopyDecoder::new(&names(cols), batch_rows, batch_bytes);
+        let mut out = Vec::new();
+        let mut pos = 0;
+        for &size in chunks.iter().cycle() {
+            if pos >= data.len() {
+                break;
+            }
+            let end = (pos + size.max(1)).min(data.len());
+            dec.feed(&data[pos..end], &mut out)?;
+            pos = end;
+        }
+        out.extend(dec.finish()?);
+        Ok(out)
+    }
+
+    #[test]
+    fn any_chunking_gives_the_same_rows() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let rows = sample_rows(500, 5, &mut rng);
+        let data = stream(&rows);
+        for chunks in [
+            vec![1],
+            vec![2],
+            vec![3, 7],
+            vec![19],
+            vec![4096],
+            vec![data.len()],
+        ] {
+            let batches = decode(5, &data, &chunks, 64, usize::MAX).unwrap();
+            assert_eq!(rows_of(&batches), rows, "chunks {chunks:?}");
+            assert!(batches.iter().all(|b| b.num_rows() <= 64));
+            assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 500);
+        }
+        for _ in 0..50 {
+            let chunks: Vec<usize> = (0..10).map(|_| rng.gen_range(1..40)).collect();
+            let batches = decode(5, &data, &chunks, 100, 1000).unwrap();
+            assert_eq!(rows_of(&batches), rows, "chunks {chunks:?}");
+        }
+    }
+
+    #[test]
+    fn batches_are_cut_by_rows_and_by_bytes() {
+        let rows: Vec<Row> = (0..10).map(|_| vec![Some(vec![0; 100]), None]).collect();
+        let data = stream(&rows);
+        let sizes = |b: &[RecordBatch]| b.iter().map(|b| b.num_rows()).collect::<Vec<_>>();
+        assert_eq!(
+            sizes(&decode(2, &data, &[7], 4, usize::MAX).unwrap()),
+            [4, 4, 2]
+        );
+        // Cut once the data exceed 250 bytes: after the third 100-byte row.
+        assert_eq!(
+            sizes(&decode(2, &data, &[7], 100, 250).unwrap()),
+            [3, 3, 3, 1]
+        );
+        let batches = decode(2, &data, &[7], 100, 250).unwrap();
+        assert_eq!(batches[0].schema().field(1).name(), "c1");
+        assert!(batches[0].schema().field(0).is_nullable());
+    }
+
+    #[test]
+    fn empty_table_and_zero_columns() {
+        assert!(decode(3, &stream(&[]), &[5], 10, 100).unwrap().is_empty());
+        let batches = decode(0, &stream(&[vec![], vec![]]), &[1], 10, 100).unwrap();
+        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+    }
+
+    #[test]
+    fn header_extension_is_skipped() {
+        let mut data = SIGNATURE.to_vec();
+        data.extend_from_slice(&0u32.to_be_bytes());
+        data.extend_from_slice(&5u32.to_be_bytes());
+        data.extend_from_slice(b"hello");
+        data.extend_from_slice(&stream(&[vec![Some(b"x".to_vec())]])[HEADER_LEN..]);
+        let batches = decode(1, &data, &[3], 10, 100).unwrap();
+        assert_eq!(rows_of(&batches), vec![vec![Some(b"x".to_vec())]]);
+    }
+
+    #[test]
+    fn malformed_streams_are_errors_with_context() {
+        let good = stream(&[vec![Some(b"ab".to_vec()), None]]);
+        let err = |data: &[u8]| decode(2, data, &[3], 10, 100).unwrap_err().to_string();
+
+        let mut bad_sig = good.clone();
+        bad_sig[7] = 0xfe;
+        assert!(
+            err(&bad_sig).contains("signature mismatch at byte 7"),
+            "{}",
+            err(&bad_sig)
+        );
+        assert!(err(b"a,b\n1,2\n").contains("signature"));
+
+        let mut oids = good.clone();
+        oids[13] = 1;
+        assert!(err(&oids).contains("critical flags 0x00010000"));
+
+        let three = stream(&[vec![None, None, None]]);
+        assert_eq!(
+            err(&three),
+            "binary COPY row 1 at byte 19: 3 fields, expected 2"
+        );
+
+        let mut neg = good.clone();
+        neg[21..25].copy_from_slice(&(-2i32).to_be_bytes());
+        assert_eq!(
+            err(&neg),
+            "binary COPY row 1, column `c0` at byte 21: invalid field length -2"
+        );
+
+        let truncated = &good[..good.len() - 2];
+        assert!(
+            err(truncated).contains("before its trailer"),
+            "{}",
+            err(truncated)
+        );
+        assert!(
+            err(&good[..24]).contains("inside row 1, column `c0`"),
+            "{}",
+            err(&good[..24])
+        );
+        assert!(err(&good[..10]).contains("inside the header"));
+        assert!(err(&[]).contains("inside the header"));
+
+        let mut extra = good.clone();
+        extra.push(0);
+        assert!(err(&extra).contains("data after its trailer"));
+    }
+
+    #[test]
+    fn a_failed_decoder_refuses_more_input() {
+        let mut dec = CopyDecoder::new(&names(1), 10, 100);
+        let mut out = Vec::new();
+        assert!(dec.feed(b"garbage", &mut out).is_err());
+        assert!(matches!(
+            dec.feed(SIGNATURE, &mut out),
+            Err(CopyError::Poisoned)
+        ));
+    }
+
+    #[test]
+    fn random_corruption_never_panics() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let rows = sample_rows(30, 4, &mut rng);
+        let data = stream(&rows);
+        for _ in 0..3000 {
+            let mut d = data.clone();
+            for _ in 0..rng.gen_range(1..4) {
+                let i = rng.gen_range(0..d.len());
+                d[i] = rng.gen();
+            }
+            if rng.gen_bool(0.3) {
+                d.truncate(rng.gen_range(0..d.len()));
+            }
+            let chunks: Vec<usize> = (0..4).map(|_| rng.gen_range(1..64)).collect();
+            let _ = decode(4, &d, &chunks, rng.gen_range(1..8), rng.gen_range(0..200));
+        }
+    }
+
+    #[test]
+    fn encoder_output_decodes_to_the_same_batches() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let rows = sample_rows(300, 6, &mut rng);
+        let batches = decode(6, &stream(&rows), &[1000], 128, usize::MAX).unwrap();
+        let mut buf = BytesMut::new();
+        write_header(&mut buf);
+        for b in &batches {
+            encode_batch(b, &mut buf);
+        }
+        write_trailer(&mut buf);
+        assert_eq!(
+            &buf[..],
+            &stream(&rows)[..],
+            "encoder writes the canonical stream"
+        );
+        // Sliced batches encode only their own rows.
+        let mut sliced = BytesMut::new();
+        write_header(&mut sliced);
+        encode_batch(&batches[0].slice(10, 5), &mut sliced);
+        write_trailer(&mut sliced);
+        assert_eq!(
+            rows_of(&decode(6, &sliced, &[9], 100, 1000).unwrap()),
+            rows[10..15]
+        );
+    }
+}
