@@ -567,7 +567,7 @@ mod tests {
         assert!(err(b"a,b\n1,2\n").contains("signature"));
 
         let mut oids = good.clone();
-        oids[13] = 1;
+        oids[12] = 1;
         assert!(err(&oids).contains("critical flags 0x00010000"));
 
         let three = stream(&[vec![None, None, None]]);

@@ -42,6 +42,15 @@ fn perf() {
     t2[3] = PgType::Int8; // cast
     t2[0] = PgType::Uuid;
     run_case("uuid+cast+trim", "[[tables]]\nsource = \"t\"\ncopy_unmapped = true\n[tables.columns.c0]\nuuid = { table = \"t\", from = \"c0\" }\n[tables.columns.c1]\nfrom = \"c1\"\ntrim = true\n", &t2);
+    let mut t = src_types.to_vec(); t[0] = PgType::Uuid;
+    run_case("uuid only", "[[tables]]\nsource = \"t\"\ncopy_unmapped = true\n[tables.columns.c0]\nuuid = { table = \"t\", from = \"c0\" }\n", &t);
+    run_case("trim only", "[[tables]]\nsource = \"t\"\ncopy_unmapped = true\n[tables.columns.c1]\nfrom = \"c1\"\ntrim = true\n", &src_types);
+    let mut t = src_types.to_vec(); t[3] = PgType::Int8;
+    run_case("int cast only", "[[tables]]\nsource = \"t\"\ncopy_unmapped = true\n", &t);
+    let mut t = src_types.to_vec(); t[1] = varchar(50);
+    run_case("varchar only", "[[tables]]\nsource = \"t\"\ncopy_unmapped = true\n", &t);
+    let mut t = src_types.to_vec(); t[6] = tstz();
+    run_case("tz only", "[[tables]]\nsource = \"t\"\ncopy_unmapped = true\n[tables.columns.c6]\nfrom = \"c6\"\ntimezone = \"America/New_York\"\n", &t);
     let mut t3 = src_types.clone().to_vec();
     for t in t3.iter_mut() { if *t == PgType::Int4 { *t = PgType::Int8 } else if *t == PgType::Text { *t = varchar(50) } }
     t3[0] = PgType::Int8;

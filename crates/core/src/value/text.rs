@@ -148,12 +148,8 @@ pub(crate) fn float8_text(x: f64) -> String {
     if x == 0.0 {
         return if x.is_sign_negative() { "-0" } else { "0" }.into();
     }
-    // `{:e}` gives the shortest round-trip digits: "-1.2345e-7".
-    let sci = format!("{x:e}");
-    let (mantissa, exp) = sci.split_once('e').expect("LowerExp has an exponent");
-    let exp: i32 = exp.parse().expect("LowerExp exponent is an integer");
-    let neg = mantissa.starts_with('-');
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let (digits, exp) = shortest_digits(x);
+    let neg = x.is_sign_negative();
     let mut s = String::with_capacity(digits.len() + 8);
     if neg {
         s.push('-');
@@ -187,6 +183,50 @@ pub(crate) fn float8_text(x: f64) -> String {
         ));
     }
     s
+}
+
+/// The shortest decimal digits that read back as `x` (finite, nonzero), and the decimal
+/// exponent of the first: Rust's `{:e}` digits, except that an exact tie between two shortest
+/// candidates goes to the even one, as Ryu (PostgreSQL's float8out) does.
+fn shortest_digits(x: f64) -> (String, i32) {
+    let split = |sci: &str| -> (String, i32) {
+        let (mantissa, exp) = sci.split_once('e').expect("LowerExp has an exponent");
+        let digits = mantissa.chars().filter(char::is_ascii_digit).collect();
+        (
+            digits,
+            exp.parse().expect("LowerExp exponent is an integer"),
+        )
+    };
+    let (digits, exp) = split(&format!("{:e}", x.abs()));
+    let n = digits.len();
+    // Exact ties only happen for values with about as many digits as a double holds.
+    if n < 15 {
+        return (digits, exp);
+    }
+    // 800 digits hold any double's exact expansion.
+    let (exact, exact_exp) = split(&format!("{:.800e}", x.abs()));
+    let tie = exact_exp == exp
+        && exact.as_bytes()[n] == b'5'
+        && exact.as_bytes()[n + 1..].iter().all(|&b| b == b'0');
+    if !tie {
+        return (digits, exp);
+    }
+    let down = exact[..n].to_string();
+    let even = if down.as_bytes()[n - 1] % 2 == 0 {
+        down
+    } else if down.as_bytes()[n - 1] != b'9' {
+        let mut up = down.into_bytes();
+        up[n - 1] += 1;
+        String::from_utf8(up).expect("ASCII digits")
+    } else {
+        return (digits, exp);
+    };
+    let reads_back = format!("{}.{}e{exp}", &even[..1], &even[1..]).parse() == Ok(x.abs());
+    if reads_back {
+        (even, exp)
+    } else {
+        (digits, exp)
+    }
 }
 
 #[cfg(test)]
@@ -290,6 +330,8 @@ mod tests {
             (f64::NEG_INFINITY, "-Infinity"),
             (f64::MAX, "1.7976931348623157e+308"),
             (f64::from(0.1f32), "0.10000000149011612"),
+            // An exact tie between two 17-digit candidates goes to the even one (Ryu).
+            (29.0820465087890625, "29.082046508789062"),
         ];
         for (x, want) in cases {
             assert_eq!(float8_text(x), want, "{x:?}");
