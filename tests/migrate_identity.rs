@@ -56,7 +56,9 @@ INSERT INTO all_types VALUES
 "#;
 
 fn dump(db: &ScratchDb, table: &str) -> String {
-    db.sql(&format!("COPY (SELECT * FROM {table} ORDER BY 1) TO STDOUT"))
+    db.sql(&format!(
+        "COPY (SELECT * FROM {table} ORDER BY 1) TO STDOUT"
+    ))
 }
 
 #[test]
@@ -70,8 +72,15 @@ fn every_lossless_type_round_trips_through_the_identity_mapping() {
     let dir = temp_dir();
     let manifest = dir.path().join("run.json");
     let out = cutover(&[
-        "migrate", "full", "--source", &src.url(), "--target", &dst.url(),
-        "--manifest", manifest.to_str().unwrap(), "--quiet",
+        "migrate",
+        "full",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--quiet",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
     // Text output of every type is exact (floats print shortest-exact), so equal dumps mean
@@ -79,7 +88,8 @@ fn every_lossless_type_round_trips_through_the_identity_mapping() {
     assert_eq!(dump(&src, "all_types"), dump(&dst, "all_types"));
     let bin = |db: &ScratchDb| db.copy_binary("SELECT * FROM all_types ORDER BY id");
     assert_eq!(bin(&src), bin(&dst));
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
     assert_eq!(m["tables"][0]["loaded_rows"], 5);
     assert_eq!(m["tables"][0]["rejected_rows"], 0);
     assert_eq!(m["hash_version"], 1);
@@ -96,30 +106,59 @@ fn rollback_drill_leaves_the_target_unchanged() {
                CREATE INDEX child_parent ON child(parent_id);";
     src.sql(ddl);
     dst.sql(ddl);
-    src.sql("INSERT INTO parent SELECT g, 'p' || g FROM generate_series(1, 500) g;
-             INSERT INTO child SELECT g, 1 + g % 500, 'c' || g FROM generate_series(1, 3000) g;");
+    src.sql(
+        "INSERT INTO parent SELECT g, 'p' || g FROM generate_series(1, 500) g;
+             INSERT INTO child SELECT g, 1 + g % 500, 'c' || g FROM generate_series(1, 3000) g;",
+    );
     dst.sql("INSERT INTO parent VALUES (1, 'old'); INSERT INTO child VALUES (7, 1, 'old child');");
     let before = (dump(&dst, "parent"), dump(&dst, "child"));
     let out = cutover(&[
-        "migrate", "full", "--source", &src.url(), "--target", &dst.url(),
-        "--drill-fail-after", "parent", "--quiet",
+        "migrate",
+        "full",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--drill-fail-after",
+        "parent",
+        "--quiet",
     ]);
     assert_ne!(out.status.code(), Some(0), "{}", shown(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("drill"), "{}", shown(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("drill"),
+        "{}",
+        shown(&out)
+    );
     assert_eq!((dump(&dst, "parent"), dump(&dst, "child")), before);
     // Nothing of the failed run is left beside the target tables, and the run is recorded failed.
-    assert_eq!(dst.sql("SELECT count(*) FROM pg_namespace WHERE nspname LIKE '\\_cutover\\_stage%'"), "0");
+    assert_eq!(
+        dst.sql("SELECT count(*) FROM pg_namespace WHERE nspname LIKE '\\_cutover\\_stage%'"),
+        "0"
+    );
     assert_eq!(dst.sql("SELECT status FROM _cutover.runs"), "failed");
 
     // A real run then replaces the contents; the indexes and foreign key are back and valid.
-    let out = cutover(&["migrate", "full", "--source", &src.url(), "--target", &dst.url(), "--quiet"]);
+    let out = cutover(&[
+        "migrate",
+        "full",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--quiet",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
     assert_eq!(dump(&dst, "child"), dump(&src, "child"));
     assert_eq!(
         dst.sql("SELECT count(*) FROM pg_constraint WHERE conrelid = 'public.child'::regclass AND convalidated"),
         "2"
     );
-    assert_eq!(dst.sql("SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'child'"), "2");
+    assert_eq!(
+        dst.sql(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'child'"
+        ),
+        "2"
+    );
 }
 
 #[test]
@@ -136,13 +175,95 @@ fn chunked_tables_load_every_row_once_whatever_the_jobs() {
         let dir = temp_dir();
         let manifest = dir.path().join("run.json");
         let out = cutover(&[
-            "migrate", "full", "--source", &src.url(), "--target", &dst.url(), "--jobs", jobs,
-            "--chunk-pages", "40", "--manifest", manifest.to_str().unwrap(), "--quiet",
+            "migrate",
+            "full",
+            "--source",
+            &src.url(),
+            "--target",
+            &dst.url(),
+            "--jobs",
+            jobs,
+            "--chunk-pages",
+            "40",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--quiet",
         ]);
         assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
         assert_eq!(dump(&dst, "big"), dump(&src, "big"));
-        let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
         roots.push(m["tables"][0]["root"].as_str().unwrap().to_string());
     }
-    assert_eq!(roots[0], roots[1], "roots must not depend on --jobs or chunking");
+    assert_eq!(
+        roots[0], roots[1],
+        "roots must not depend on --jobs or chunking"
+    );
+}
+
+#[test]
+fn create_tables_builds_missing_target_tables_from_the_source_catalog() {
+    let src = ScratchDb::new("create_src");
+    let dst = ScratchDb::new("create_dst");
+    src.sql(
+        "CREATE TYPE level AS ENUM ('low', 'high');
+         CREATE TABLE parent (id serial PRIMARY KEY, code text NOT NULL UNIQUE,
+                              lvl level NOT NULL DEFAULT 'low', n numeric(8,2) CHECK (n >= 0));
+         CREATE TABLE child (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                             parent_id int NOT NULL REFERENCES parent(id) ON DELETE CASCADE,
+                             note text DEFAULT 'none', twice int GENERATED ALWAYS AS (parent_id * 2) STORED);
+         CREATE INDEX child_note ON child (lower(note));
+         INSERT INTO parent (code, lvl, n) SELECT 'c' || g, 'high', g FROM generate_series(1, 300) g;
+         INSERT INTO child (parent_id, note) SELECT 1 + g % 300, 'n' || g FROM generate_series(1, 1000) g;",
+    );
+    // Without the enum type in the target, the plan is blocked with a clear reason.
+    let out = cutover(&[
+        "migrate",
+        "full",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--create-tables",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("type `public.level` does not exist"),
+        "{}",
+        shown(&out)
+    );
+
+    dst.sql("CREATE TYPE level AS ENUM ('low', 'high')");
+    let out = cutover(&[
+        "migrate",
+        "full",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--create-tables",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    for t in ["parent", "child"] {
+        assert_eq!(dump(&dst, t), dump(&src, t), "table {t}");
+    }
+    let shape = |db: &ScratchDb| {
+        db.sql(
+            "SELECT string_agg(conname || ':' || contype::text || ':' || convalidated::text, ',' ORDER BY conname)
+             FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND contype <> 'n'",
+        ) + &db.sql("SELECT string_agg(indexdef, ',' ORDER BY indexname) FROM pg_indexes WHERE schemaname = 'public'")
+    };
+    assert_eq!(shape(&dst), shape(&src));
+    // Sequences continue after the loaded data.
+    assert_eq!(
+        dst.sql("INSERT INTO parent (code) VALUES ('new') RETURNING id"),
+        "301"
+    );
+    assert_eq!(
+        dst.sql("INSERT INTO child (parent_id) VALUES (1) RETURNING id"),
+        "1001"
+    );
+    assert_eq!(dst.sql("SELECT twice FROM child WHERE id = 1001"), "2");
 }

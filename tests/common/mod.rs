@@ -62,14 +62,20 @@ impl ScratchDb {
             .arg(format!("COPY ({query}) TO STDOUT (FORMAT binary)"))
             .output()
             .expect("run psql");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out.stdout
     }
 
     /// Runs a SQL file with psql variables.
     pub fn file(&self, path: &Path, vars: &[(&str, &str)]) {
         let mut cmd = Command::new("psql");
-        cmd.arg(self.url()).args(["-v", "ON_ERROR_STOP=1", "-q", "-X", "-f"]).arg(path);
+        cmd.arg(self.url())
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-X", "-f"])
+            .arg(path);
         for (k, v) in vars {
             cmd.arg("-v").arg(format!("{k}={v}"));
         }
@@ -88,7 +94,10 @@ impl Drop for ScratchDb {
         let _ = Command::new("psql")
             .arg(server_url())
             .args(["-X", "-q", "-c"])
-            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
             .output();
     }
 }
@@ -105,7 +114,10 @@ pub fn psql_ok(url: &str, sql: &str) -> String {
         "psql failed on `{sql}`: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap().trim_end().to_string()
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim_end()
+        .to_string()
 }
 
 /// The repository root.

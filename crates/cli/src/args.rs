@@ -7,8 +7,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// mapping, keep it in step, and prove it complete.
 #[derive(Parser, Debug)]
 #[command(name = "cutover", version, about, long_about = None)]
-#[command(after_help = "Exit codes: 0 success; 1 the run worked and found a problem (differences, \
-BLOCKER findings, a failed gate); 2 usage, configuration, connection or runtime error; 130 interrupted.")]
+#[command(
+    after_help = "Exit codes: 0 success; 1 the run worked and found a problem (differences, \
+BLOCKER findings, a failed gate); 2 usage, configuration, connection or runtime error; 130 interrupted."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -88,6 +90,11 @@ pub enum MigrateMode {
         /// be left unchanged.
         #[arg(long, value_name = "TABLE")]
         drill_fail_after: Option<String>,
+        /// Create target tables missing from the target from the source catalog (columns,
+        /// types, defaults, primary key, unique, indexes, checks, foreign keys); identity
+        /// mapping only.
+        #[arg(long)]
+        create_tables: bool,
         /// Pages (8 kB) per chunk: larger tables are split between workers.
         #[arg(long, default_value_t = 16_384, hide = true)]
         chunk_pages: i64,

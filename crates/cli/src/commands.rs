@@ -21,13 +21,14 @@ pub async fn run(cli: Cli) -> i32 {
                 manifest,
                 drill_fail_after,
                 chunk_pages,
+                create_tables,
             } => {
                 let opts = MigrateOptions {
                     manifest_path: manifest,
                     drill_fail_after,
                     chunk_pages,
                 };
-                migrate(&cli.global, &conn, &opts).await
+                migrate(&cli.global, &conn, &opts, create_tables).await
             }
         },
     };
@@ -45,7 +46,11 @@ pub async fn run(cli: Cli) -> i32 {
     }
 }
 
-fn settings(global: &Global, conn: &Connections) -> Result<Settings, EngineError> {
+fn settings(
+    global: &Global,
+    conn: &Connections,
+    create_tables: bool,
+) -> Result<Settings, EngineError> {
     Ok(Settings {
         source: ConnInfo::parse(&conn.source, Role::Source)?,
         target: ConnInfo::parse(&conn.target, Role::Target)?,
@@ -53,9 +58,14 @@ fn settings(global: &Global, conn: &Connections) -> Result<Settings, EngineError
         schema: conn.schema.clone(),
         jobs: global
             .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+            })
             .max(1),
         state_schema: global.state_schema.clone(),
+        create_tables,
     })
 }
 
@@ -83,13 +93,18 @@ async fn shutdown() {
 }
 
 fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), EngineError> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| EngineError::runtime(e.to_string()))?;
+    let text =
+        serde_json::to_string_pretty(value).map_err(|e| EngineError::runtime(e.to_string()))?;
     std::fs::write(path, text)
         .map_err(|e| EngineError::runtime(format!("cannot write {}: {e}", path.display())))
 }
 
-async fn plan(global: &Global, conn: &Connections, output: Option<std::path::PathBuf>) -> Result<i32, EngineError> {
-    let s = settings(global, conn)?;
+async fn plan(
+    global: &Global,
+    conn: &Connections,
+    output: Option<std::path::PathBuf>,
+) -> Result<i32, EngineError> {
+    let s = settings(global, conn, false)?;
     let progress = Arc::new(Progress::new(global.quiet));
     let report = tokio::select! {
         r = cutover_engine::plan::plan(&s, progress) => r?,
@@ -151,8 +166,13 @@ async fn plan(global: &Global, conn: &Connections, output: Option<std::path::Pat
     })
 }
 
-async fn migrate(global: &Global, conn: &Connections, opts: &MigrateOptions) -> Result<i32, EngineError> {
-    let s = settings(global, conn)?;
+async fn migrate(
+    global: &Global,
+    conn: &Connections,
+    opts: &MigrateOptions,
+    create_tables: bool,
+) -> Result<i32, EngineError> {
+    let s = settings(global, conn, create_tables)?;
     let progress = Arc::new(Progress::new(global.quiet));
     let started = std::time::Instant::now();
     let report = migrate_full(&s, opts, progress, shutdown()).await?;
@@ -179,7 +199,15 @@ async fn migrate(global: &Global, conn: &Connections, opts: &MigrateOptions) -> 
         println!(
             "{}",
             render_table(
-                &["table", "source rows", "loaded", "rejected", "nulled", "seconds", "root"],
+                &[
+                    "table",
+                    "source rows",
+                    "loaded",
+                    "rejected",
+                    "nulled",
+                    "seconds",
+                    "root"
+                ],
                 &rows
             )
         );

@@ -46,7 +46,10 @@ impl Observer for Progress {
                 tracing::info!(phase = %p, "phase");
                 self.say(format!("» {p}"));
             }
-            Event::TableStarted { table, estimated_rows } => {
+            Event::TableStarted {
+                table,
+                estimated_rows,
+            } => {
                 let bar = self.multi.add(ProgressBar::new(estimated_rows.max(1)));
                 bar.set_style(
                     ProgressStyle::with_template(
@@ -66,7 +69,11 @@ impl Observer for Progress {
                     b.inc(rows);
                 }
             }
-            Event::TableFinished { table, rows, rejected } => {
+            Event::TableFinished {
+                table,
+                rows,
+                rejected,
+            } => {
                 tracing::info!(table = %table, rows, rejected, "table done");
                 if let Some(b) = self.bars.lock().expect("bars lock").remove(&table) {
                     b.set_length(b.position().max(1));
@@ -123,7 +130,13 @@ pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
     };
     let mut out = line(headers.iter().map(|h| h.to_string()).collect());
     out.push('\n');
-    out.push_str(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+    out.push_str(
+        &widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("  "),
+    );
     out.push('\n');
     for r in rows {
         out.push_str(&line(r.clone()));
@@ -140,7 +153,10 @@ mod tests {
     fn table_aligns_numbers_right_and_text_left() {
         let t = render_table(
             &["table", "rows"],
-            &[vec!["a".into(), "5".into()], vec!["long_name".into(), "12345".into()]],
+            &[
+                vec!["a".into(), "5".into()],
+                vec!["long_name".into(), "12345".into()],
+            ],
         );
         assert!(t.contains("a              5"), "{t}");
         assert!(t.contains("long_name  12345"), "{t}");

@@ -20,8 +20,6 @@ mod fixtures;
 mod run;
 mod suggest;
 #[cfg(test)]
-mod perf_tmp;
-#[cfg(test)]
 mod tests_compile;
 #[cfg(test)]
 mod tests_run;

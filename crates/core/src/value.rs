@@ -7,12 +7,14 @@
 //!
 //! Submodules hold the type families: [`numeric`] (exact decimal ⇄ base-10000), [`datetime`]
 //! (civil dates by hand, ISO text, typmod rounding), [`text`] (character typmods, small
-//! scalars, `float8out`) and [`json`] (`json` validation, canonical `jsonb` text).
+//! scalars), [`float_out`] (`float8out`'s exact digits) and [`json`] (`json` validation,
+//! canonical `jsonb` text).
 use std::borrow::Cow;
 
 use crate::pgtype::PgType;
 
 mod datetime;
+mod float_out;
 mod json;
 mod numeric;
 #[cfg(test)]
@@ -438,7 +440,7 @@ impl Value {
             Value::Text(s) | Value::Numeric(s) => Cow::Borrowed(s),
             Value::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
             Value::Int(i) => Cow::Owned(i.to_string()),
-            Value::Float(x) => Cow::Owned(text::float8_text(*x)),
+            Value::Float(x) => Cow::Owned(float_out::float8_text(*x)),
             Value::Bytes(b) => Cow::Owned(text::bytea_text(b)),
             Value::Uuid(u) => Cow::Owned(text::uuid_text(u)),
             Value::Date(d) => Cow::Owned(datetime::date_text(*d)),

@@ -44,7 +44,10 @@ pub fn key_json(program: &TableProgram, batch: &RecordBatch, row: usize) -> Stri
                 return serde_json::Value::Null;
             }
             let ty = &program.target_columns[k].ty;
-            match value::decode(ty, col.value(row)).ok().and_then(|v| v.as_text().map(|t| t.into_owned())) {
+            match value::decode(ty, col.value(row))
+                .ok()
+                .and_then(|v| v.as_text().map(|t| t.into_owned()))
+            {
                 Some(t) => serde_json::Value::String(t),
                 None => serde_json::Value::String(hex::encode(col.value(row))),
             }
@@ -67,14 +70,21 @@ async fn copy_returning(client: &Client, sql: &str, names: &[String]) -> Result<
         dec.feed(&chunk, &mut out)
             .map_err(|e| EngineError::runtime(e.to_string()))?;
     }
-    if let Some(b) = dec.finish().map_err(|e| EngineError::runtime(e.to_string()))? {
+    if let Some(b) = dec
+        .finish()
+        .map_err(|e| EngineError::runtime(e.to_string()))?
+    {
         out.push(b);
     }
     Ok(out)
 }
 
 fn target_names(program: &TableProgram) -> Vec<String> {
-    program.target_columns.iter().map(|c| c.name.clone()).collect()
+    program
+        .target_columns
+        .iter()
+        .map(|c| c.name.clone())
+        .collect()
 }
 
 /// Deletes the staging rows matching `cond`, records them as rejects with the reason computed
@@ -100,8 +110,14 @@ async fn reject_where(
     let mut hasher = RowHasher::default();
     let mut rejects = Vec::new();
     for b in &batches {
-        let rows = b.project(&(0..n).collect::<Vec<_>>()).map_err(|e| EngineError::runtime(e.to_string()))?;
-        let reason = b.column(n).as_any().downcast_ref::<BinaryArray>().expect("binary column");
+        let rows = b
+            .project(&(0..n).collect::<Vec<_>>())
+            .map_err(|e| EngineError::runtime(e.to_string()))?;
+        let reason = b
+            .column(n)
+            .as_any()
+            .downcast_ref::<BinaryArray>()
+            .expect("binary column");
         for r in 0..b.num_rows() {
             let d = hasher.digest_row(&rows, r, &program.key);
             tally.leaves.sub(&d.bucket_hash, &d.digest);
@@ -114,7 +130,9 @@ async fn reject_where(
         }
     }
     let count = rejects.len() as u64;
-    stage.write_rejects(client, &program.target.name, &rejects).await?;
+    stage
+        .write_rejects(client, &program.target.name, &rejects)
+        .await?;
     tally.loaded_rows -= count;
     tally.rejected += count;
     Ok(count)
@@ -183,14 +201,17 @@ pub async fn resolve_orphans(
     for _pass in 0..20 {
         let mut changed = 0;
         for (i, program) in programs.iter().enumerate() {
-            let Some(d) = ddl.get(&program.target.name) else { continue };
+            let Some(d) = ddl.get(&program.target.name) else {
+                continue;
+            };
             for con in &d.constraints {
                 let Some(fk) = &con.references else { continue };
-                let parent = if fk.schema == program.target.schema && staged.contains(fk.table.as_str()) {
-                    stage.table(&fk.table)
-                } else {
-                    format!("{}.{}", quote_ident(&fk.schema), quote_ident(&fk.table))
-                };
+                let parent =
+                    if fk.schema == program.target.schema && staged.contains(fk.table.as_str()) {
+                        stage.table(&fk.table)
+                    } else {
+                        format!("{}.{}", quote_ident(&fk.schema), quote_ident(&fk.table))
+                    };
                 let policy = fk
                     .columns
                     .first()
@@ -198,7 +219,11 @@ pub async fn resolve_orphans(
                     .map(|i| program.on_error[i].clone())
                     .unwrap_or(OnError::Reject);
                 let nullable = fk.columns.iter().all(|c| {
-                    program.target.column(c).map(|col| !col.not_null).unwrap_or(false)
+                    program
+                        .target
+                        .column(c)
+                        .map(|col| !col.not_null)
+                        .unwrap_or(false)
                 });
                 let cond = orphan_cond(fk, &parent);
                 let what = format!(
@@ -281,13 +306,17 @@ async fn null_where(
                 .target_columns
                 .iter()
                 .position(|t| &t.name == c)
-                .ok_or_else(|| EngineError::runtime(format!("foreign key column `{c}` is not loaded")))
+                .ok_or_else(|| {
+                    EngineError::runtime(format!("foreign key column `{c}` is not loaded"))
+                })
         })
         .collect::<Result<_>>()?;
     let mut hasher = RowHasher::default();
     let mut count = 0;
     for b in &batches {
-        let new_rows = b.project(&(0..n).collect::<Vec<_>>()).map_err(|e| EngineError::runtime(e.to_string()))?;
+        let new_rows = b
+            .project(&(0..n).collect::<Vec<_>>())
+            .map_err(|e| EngineError::runtime(e.to_string()))?;
         let mut old_cols = new_rows.columns().to_vec();
         for (i, &p) in positions.iter().enumerate() {
             old_cols[p] = b.column(n + i).clone();

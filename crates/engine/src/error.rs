@@ -55,7 +55,9 @@ impl From<PgError> for EngineError {
     fn from(e: PgError) -> Self {
         let kind = match e.kind {
             PgErrorKind::Config => ErrorKind::Config,
-            PgErrorKind::Retryable if e.source.as_ref().is_some_and(|s| s.as_db_error().is_none()) => {
+            PgErrorKind::Retryable
+                if e.source.as_ref().is_some_and(|s| s.as_db_error().is_none()) =>
+            {
                 ErrorKind::Connection
             }
             _ => ErrorKind::Runtime,

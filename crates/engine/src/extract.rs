@@ -91,7 +91,11 @@ pub fn chunks(table: usize, pages: i64, chunk_pages: i64) -> Vec<Chunk> {
 }
 
 /// The `SELECT` of a program's source columns for one chunk (or the whole table).
-pub fn select_sql(program: &TableProgram, chunk: Option<&Chunk>, extra_where: Option<&str>) -> String {
+pub fn select_sql(
+    program: &TableProgram,
+    chunk: Option<&Chunk>,
+    extra_where: Option<&str>,
+) -> String {
     let cols = program
         .source_columns
         .iter()

@@ -2,8 +2,8 @@
 //! reconcile, delta-sync, validate. The engine decides policy — what to load, in which order,
 //! what to do with a bad row — and reports progress through an [`observer::Observer`]; it never
 //! formats terminal output.
-pub mod error;
 pub mod cleanup;
+pub mod error;
 pub mod extract;
 pub mod load;
 pub mod manifest;

@@ -137,7 +137,12 @@ pub async fn run_chunk(
         }
         while let Some(data) = in_rx.blocking_recv() {
             worker.feed(&data, &mut buf)?;
-            if encode && buf.len() >= WRITE_BUFFER && out_tx.blocking_send(Out::Data(buf.split().freeze())).is_err() {
+            if encode
+                && buf.len() >= WRITE_BUFFER
+                && out_tx
+                    .blocking_send(Out::Data(buf.split().freeze()))
+                    .is_err()
+            {
                 return Err(EngineError::runtime("the target stopped accepting rows"));
             }
         }

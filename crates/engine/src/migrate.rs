@@ -63,7 +63,11 @@ pub fn new_run_id() -> String {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     let h = blake3::hash(format!("{nanos}:{}", std::process::id()).as_bytes());
-    format!("{}{}", &format!("{:x}", nanos / 1_000_000_000)[..], &h.to_hex()[..6])
+    format!(
+        "{}{}",
+        &format!("{:x}", nanos / 1_000_000_000)[..],
+        &h.to_hex()[..6]
+    )
 }
 
 /// Runs `migrate full`. `shutdown` resolves when the user asks to stop (Ctrl-C).
@@ -78,7 +82,9 @@ pub async fn migrate_full(
     crate::resolve::read_mapping(settings)?;
     let source = settings.source.connect().await?;
     let mut target = settings.target.connect().await?;
-    observer.event(Event::Phase("reading catalogs and checking the mapping".into()));
+    observer.event(Event::Phase(
+        "reading catalogs and checking the mapping".into(),
+    ));
     let resolved = resolve(settings, &source, &target).await?;
     if resolved.blocked() {
         let list = resolved
@@ -116,6 +122,7 @@ pub async fn migrate_full(
         stage: &stage,
         programs: &programs,
         ddl: &resolved.ddl,
+        created: &resolved.created,
     };
     let outcome = tokio::select! {
         r = job.run(&mut target, &state, &resolved.mapping_hash, started) => r,
@@ -124,9 +131,13 @@ pub async fn migrate_full(
     match outcome {
         Ok(manifest) => {
             if let Some(path) = &opts.manifest_path {
-                let text = serde_json::to_string_pretty(&manifest).map_err(|e| EngineError::runtime(e.to_string()))?;
+                let text = serde_json::to_string_pretty(&manifest)
+                    .map_err(|e| EngineError::runtime(e.to_string()))?;
                 std::fs::write(path, text).map_err(|e| {
-                    EngineError::runtime(format!("cannot write the manifest {}: {e}", path.display()))
+                    EngineError::runtime(format!(
+                        "cannot write the manifest {}: {e}",
+                        path.display()
+                    ))
                 })?;
             }
             Ok(MigrateReport { manifest, warnings })
@@ -168,6 +179,7 @@ struct Job<'a> {
     stage: &'a Stage,
     programs: &'a [Arc<TableProgram>],
     ddl: &'a HashMap<String, cutover_postgres::catalog::TableDdl>,
+    created: &'a HashMap<String, Vec<cutover_postgres::catalog::ColumnDef>>,
 }
 
 /// Shared progress of the load phase.
@@ -180,6 +192,21 @@ struct LoadState {
 }
 
 impl Job<'_> {
+    /// The statement(s) creating a table's staging copy.
+    fn create_sql(&self, p: &TableProgram) -> String {
+        match self.created.get(&p.target.name) {
+            Some(cols) => {
+                let seqs = self
+                    .ddl
+                    .get(&p.target.name)
+                    .map(|d| d.sequences.as_slice())
+                    .unwrap_or(&[]);
+                self.stage.create_new_table_sql(&p.target.name, cols, seqs)
+            }
+            None => self.stage.create_table_sql(p),
+        }
+    }
+
     async fn run(
         &self,
         target: &mut Client,
@@ -198,9 +225,14 @@ impl Job<'_> {
             chunks_left.push(c.len());
             if c.len() > 1 {
                 target
-                    .batch_execute(&self.stage.create_table_sql(p))
+                    .batch_execute(&self.create_sql(p))
                     .await
-                    .map_err(|e| PgError::db(format!("cannot create the staging table of `{}`", p.target.name), e))?;
+                    .map_err(|e| {
+                        PgError::db(
+                            format!("cannot create the staging table of `{}`", p.target.name),
+                            e,
+                        )
+                    })?;
             }
             all.extend(c);
         }
@@ -230,6 +262,7 @@ impl Job<'_> {
         )));
         let workers = (0..self.settings.jobs.max(1)).map(|_| self.worker(&snapshot.id, &load));
         futures_util::future::try_join_all(workers).await?;
+        let snapshot_id = snapshot.id.clone();
         drop(snapshot);
         let LoadState {
             mut tallies,
@@ -252,7 +285,11 @@ impl Job<'_> {
                 rejected_rows: t.rejected,
                 nulled_values: t.nulled,
                 digest_columns: p.target_columns.iter().map(|c| c.name.clone()).collect(),
-                key_columns: p.key.iter().map(|&k| p.target_columns[k].name.clone()).collect(),
+                key_columns: p
+                    .key
+                    .iter()
+                    .map(|&k| p.target_columns[k].name.clone())
+                    .collect(),
                 k,
                 root: hex::encode(folded.root()),
                 leaves: folded.to_base64(),
@@ -264,15 +301,28 @@ impl Job<'_> {
             kind: "migrate-full".into(),
             hash_version: HASH_VERSION,
             mapping_hash: mapping_hash.to_string(),
-            snapshot: Some(String::new()),
+            snapshot: Some(snapshot_id.clone()),
             started_at: started.to_rfc3339(),
             finished_at: chrono::Utc::now().to_rfc3339(),
             previous_schema: Some(self.stage.prev.clone()),
             tables,
         };
-        self.observer.event(Event::Phase("swapping the new tables in".into()));
-        let json = serde_json::to_value(&manifest).map_err(|e| EngineError::runtime(e.to_string()))?;
-        swap(target, self.stage, self.programs, self.ddl, state, &json, "").await?;
+        self.observer
+            .event(Event::Phase("swapping the new tables in".into()));
+        let json =
+            serde_json::to_value(&manifest).map_err(|e| EngineError::runtime(e.to_string()))?;
+        let created: std::collections::HashSet<String> = self.created.keys().cloned().collect();
+        swap(
+            target,
+            self.stage,
+            self.programs,
+            self.ddl,
+            &created,
+            state,
+            &json,
+            &snapshot_id,
+        )
+        .await?;
         Ok(manifest)
     }
 
@@ -307,13 +357,15 @@ impl Job<'_> {
             let select = select_sql(program, (!single).then_some(&chunk), None);
             let mut setup = String::from("BEGIN;");
             if single {
-                setup.push_str(&self.stage.create_table_sql(program));
+                setup.push_str(&self.create_sql(program));
                 setup.push(';');
             }
-            writer
-                .batch_execute(&setup)
-                .await
-                .map_err(|e| PgError::db(format!("cannot prepare the load of `{}`", program.target.name), e))?;
+            writer.batch_execute(&setup).await.map_err(|e| {
+                PgError::db(
+                    format!("cannot prepare the load of `{}`", program.target.name),
+                    e,
+                )
+            })?;
             let worker = ChunkWorker::new(program.clone(), true, self.observer.clone());
             let done = run_chunk(
                 &reader,
@@ -322,14 +374,23 @@ impl Job<'_> {
                 worker,
             )
             .await
-            .map_err(|e| e.context(format!("table `{}` (chunk {}/{})", program.target.name, chunk.index + 1, chunk.of)))?;
+            .map_err(|e| {
+                e.context(format!(
+                    "table `{}` (chunk {}/{})",
+                    program.target.name,
+                    chunk.index + 1,
+                    chunk.of
+                ))
+            })?;
             self.stage
                 .write_rejects(&writer, &program.target.name, &done.rejects)
                 .await?;
-            writer
-                .batch_execute("COMMIT")
-                .await
-                .map_err(|e| PgError::db(format!("cannot commit the load of `{}`", program.target.name), e))?;
+            writer.batch_execute("COMMIT").await.map_err(|e| {
+                PgError::db(
+                    format!("cannot commit the load of `{}`", program.target.name),
+                    e,
+                )
+            })?;
             let finished = {
                 let mut st = load.lock().expect("load state lock");
                 let t = &mut st.tallies[chunk.table];
@@ -340,9 +401,14 @@ impl Job<'_> {
                 t.nulled += done.nulled;
                 st.chunks_left[chunk.table] -= 1;
                 if st.chunks_left[chunk.table] == 0 {
-                    let ms = st.started[chunk.table].map(|s| s.elapsed().as_millis() as u64).unwrap_or(0);
+                    let ms = st.started[chunk.table]
+                        .map(|s| s.elapsed().as_millis() as u64)
+                        .unwrap_or(0);
                     st.elapsed_ms[chunk.table] = ms;
-                    Some((st.tallies[chunk.table].loaded_rows, st.tallies[chunk.table].rejected))
+                    Some((
+                        st.tallies[chunk.table].loaded_rows,
+                        st.tallies[chunk.table].rejected,
+                    ))
                 } else {
                     None
                 }
@@ -365,22 +431,33 @@ impl Job<'_> {
 
     /// Rejects what the target's constraints would refuse, then builds indexes and constraints.
     async fn finish_tables(&self, target: &Client, tallies: &mut [TableTally]) -> Result<()> {
-        let staged: HashMap<String, ()> = self.programs.iter().map(|p| (p.target.name.clone(), ())).collect();
+        let staged: HashMap<String, ()> = self
+            .programs
+            .iter()
+            .map(|p| (p.target.name.clone(), ()))
+            .collect();
         let empty = cutover_postgres::catalog::TableDdl::default();
         let mut rebuilds: Vec<Rebuild> = Vec::new();
         for p in self.programs {
             let d = self.ddl.get(&p.target.name).unwrap_or(&empty);
             rebuilds.push(rebuild_sql(target, self.stage, p, d, &staged).await?);
         }
-        self.observer.event(Event::Phase("checking CHECK constraints and foreign keys".into()));
+        self.observer.event(Event::Phase(
+            "checking CHECK constraints and foreign keys".into(),
+        ));
         for (i, p) in self.programs.iter().enumerate() {
-            reject_check_violations(target, self.stage, p, &rebuilds[i].checks, &mut tallies[i]).await?;
+            reject_check_violations(target, self.stage, p, &rebuilds[i].checks, &mut tallies[i])
+                .await?;
         }
         resolve_orphans(target, self.stage, self.programs, self.ddl, tallies).await?;
 
         self.observer.event(Event::Phase("building indexes".into()));
-        let queue: Mutex<VecDeque<String>> =
-            Mutex::new(rebuilds.iter().flat_map(|r| r.indexes.iter().cloned()).collect());
+        let queue: Mutex<VecDeque<String>> = Mutex::new(
+            rebuilds
+                .iter()
+                .flat_map(|r| r.indexes.iter().cloned())
+                .collect(),
+        );
         let builders = (0..self.settings.jobs.max(1)).map(|_| async {
             let c = self.settings.target.connect().await?;
             c.batch_execute("SET maintenance_work_mem = '512MB'")
@@ -388,7 +465,9 @@ impl Job<'_> {
                 .map_err(|e| PgError::db("cannot configure the index session", e))?;
             loop {
                 let next = queue.lock().expect("index queue lock").pop_front();
-                let Some(sql) = next else { return Ok::<(), EngineError>(()) };
+                let Some(sql) = next else {
+                    return Ok::<(), EngineError>(());
+                };
                 c.batch_execute(&sql)
                     .await
                     .map_err(|e| PgError::db(format!("cannot build an index (`{sql}`)"), e))?;
@@ -396,8 +475,12 @@ impl Job<'_> {
         });
         futures_util::future::try_join_all(builders).await?;
 
-        self.observer.event(Event::Phase("adding constraints".into()));
-        for sql in rebuilds.iter().flat_map(|r| r.constraints.iter().chain(r.foreign_keys.iter())) {
+        self.observer
+            .event(Event::Phase("adding constraints".into()));
+        for sql in rebuilds
+            .iter()
+            .flat_map(|r| r.constraints.iter().chain(r.foreign_keys.iter()))
+        {
             target
                 .batch_execute(sql)
                 .await

@@ -13,7 +13,11 @@ pub enum Event {
     /// More rows of a table went through (a delta since the last event).
     Rows { table: String, rows: u64 },
     /// A table finished streaming.
-    TableFinished { table: String, rows: u64, rejected: u64 },
+    TableFinished {
+        table: String,
+        rows: u64,
+        rejected: u64,
+    },
     /// Something the user should know that does not stop the run.
     Warning(String),
 }

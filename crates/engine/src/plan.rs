@@ -78,7 +78,9 @@ pub async fn plan(settings: &Settings, observer: SharedObserver) -> Result<PlanR
     crate::resolve::read_mapping(settings)?;
     let source = settings.source.connect().await?;
     let target = settings.target.connect().await?;
-    observer.event(Event::Phase("reading catalogs and checking the mapping".into()));
+    observer.event(Event::Phase(
+        "reading catalogs and checking the mapping".into(),
+    ));
     let resolved = resolve(settings, &source, &target).await?;
     let mut findings: Vec<PlanFinding> = resolved.findings.iter().map(PlanFinding::from).collect();
     let programs: Vec<Arc<TableProgram>> = resolved.programs.into_iter().map(Arc::new).collect();
@@ -94,7 +96,9 @@ pub async fn plan(settings: &Settings, observer: SharedObserver) -> Result<PlanR
         let reader = open_reader(&settings.source, Some(&snapshot.id)).await?;
         loop {
             let next = queue.lock().expect("plan queue lock").pop_front();
-            let Some(i) = next else { return Ok::<(), EngineError>(()) };
+            let Some(i) = next else {
+                return Ok::<(), EngineError>(());
+            };
             let p = &programs[i];
             observer.event(Event::TableStarted {
                 table: p.target.name.clone(),
@@ -106,11 +110,13 @@ pub async fn plan(settings: &Settings, observer: SharedObserver) -> Result<PlanR
                 .map_err(|e| e.context(format!("table `{}`", p.target.name)))?;
             let mut by_col: BTreeMap<String, RejectReason> = BTreeMap::new();
             for r in &done.rejects {
-                let e = by_col.entry(r.column.clone()).or_insert_with(|| RejectReason {
-                    column: r.column.clone(),
-                    rows: 0,
-                    examples: Vec::new(),
-                });
+                let e = by_col
+                    .entry(r.column.clone())
+                    .or_insert_with(|| RejectReason {
+                        column: r.column.clone(),
+                        rows: 0,
+                        examples: Vec::new(),
+                    });
                 e.rows += 1;
                 if e.examples.len() < 3 && !e.examples.contains(&r.reason) {
                     e.examples.push(r.reason.clone());
@@ -138,7 +144,11 @@ pub async fn plan(settings: &Settings, observer: SharedObserver) -> Result<PlanR
         }
     });
     futures_util::future::try_join_all(workers).await?;
-    let tables: Vec<PlanTable> = results.into_inner().expect("plan results lock").into_values().collect();
+    let tables: Vec<PlanTable> = results
+        .into_inner()
+        .expect("plan results lock")
+        .into_values()
+        .collect();
     for t in &tables {
         for r in &t.rejects {
             findings.push(PlanFinding {

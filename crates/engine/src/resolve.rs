@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use cutover_core::catalog::TableInfo;
 use cutover_core::mapping::{self, Mapping};
 use cutover_core::program::{Finding, Severity, TableProgram};
-use cutover_postgres::catalog::{self, TableDdl};
+use cutover_postgres::catalog::{self, ColumnDef, TableDdl};
 use tokio_postgres::Client;
 
 use crate::error::{EngineError, Result};
@@ -23,12 +23,16 @@ pub struct Resolved {
     pub ddl: HashMap<String, TableDdl>,
     /// Every BLOCKER and WARNING found.
     pub findings: Vec<Finding>,
+    /// Target tables to create (`--create-tables`), with the source's column definitions.
+    pub created: HashMap<String, Vec<ColumnDef>>,
 }
 
 impl Resolved {
     /// True when a BLOCKER was found: nothing may be loaded.
     pub fn blocked(&self) -> bool {
-        self.findings.iter().any(|f| f.severity == Severity::Blocker)
+        self.findings
+            .iter()
+            .any(|f| f.severity == Severity::Blocker)
     }
 }
 
@@ -65,13 +69,52 @@ pub async fn resolve(settings: &Settings, source: &Client, target: &Client) -> R
             (m, hash, tables)
         }
     };
-    let target_tables = catalog::tables(target, &mapping.target_schema).await?;
+    let identity = settings.mapping.is_none();
+    let mut target_tables = catalog::tables(target, &mapping.target_schema).await?;
+    let mut findings = Vec::new();
+    let mut created = HashMap::new();
+    if settings.create_tables {
+        if !identity {
+            findings.push(Finding {
+                severity: Severity::Blocker,
+                table: None,
+                column: None,
+                location: None,
+                message: "--create-tables works with the identity mapping only (no --mapping): \
+                          with a mapping, the target schema is yours to define"
+                    .into(),
+            });
+        } else {
+            for s in &source_tables {
+                if target_tables.iter().any(|t| t.name == s.name) {
+                    continue;
+                }
+                let cols = catalog::column_defs(source, &s.schema, &s.name).await?;
+                for c in &cols {
+                    if let Some((schema, name)) = &c.user_type {
+                        if !catalog::type_exists(target, schema, name).await? {
+                            findings.push(Finding {
+                                severity: Severity::Blocker,
+                                table: Some(s.name.clone()),
+                                column: Some(c.name.clone()),
+                                location: None,
+                                message: format!(
+                                    "--create-tables: type `{schema}.{name}` does not exist in the target; create it first"
+                                ),
+                            });
+                        }
+                    }
+                }
+                created.insert(s.name.clone(), cols);
+                target_tables.push(s.clone());
+            }
+        }
+    }
     let src: BTreeMap<&str, &TableInfo> =
         source_tables.iter().map(|t| (t.name.as_str(), t)).collect();
     let dst: BTreeMap<&str, &TableInfo> =
         target_tables.iter().map(|t| (t.name.as_str(), t)).collect();
 
-    let mut findings = Vec::new();
     let mut programs = Vec::new();
     for spec in &mapping.tables {
         let target_name = spec.target.as_deref().unwrap_or(&spec.source);
@@ -113,7 +156,14 @@ pub async fn resolve(settings: &Settings, source: &Client, target: &Client) -> R
     }
     let mut ddl = HashMap::new();
     for p in &programs {
-        let d = catalog::table_ddl(target, &p.target.schema, &p.target.name).await?;
+        // A table to create takes its indexes and constraints from the source (same schema
+        // name on both sides under the identity mapping, so the definitions apply as printed).
+        let side = if created.contains_key(&p.target.name) {
+            source
+        } else {
+            target
+        };
+        let d = catalog::table_ddl(side, &p.target.schema, &p.target.name).await?;
         ddl.insert(p.target.name.clone(), d);
     }
     let programs = load_order(programs, &ddl, &mapping.target_schema);
@@ -123,6 +173,7 @@ pub async fn resolve(settings: &Settings, source: &Client, target: &Client) -> R
         programs,
         ddl,
         findings,
+        created,
     })
 }
 
@@ -158,7 +209,11 @@ pub fn load_order(
             .collect();
         let next = if ready.is_empty() {
             // A cycle: take the first remaining table by name.
-            vec![names.iter().find(|n| !done.contains(*n)).cloned().unwrap_or_default()]
+            vec![names
+                .iter()
+                .find(|n| !done.contains(*n))
+                .cloned()
+                .unwrap_or_default()]
         } else {
             ready
         };
@@ -167,9 +222,14 @@ pub fn load_order(
             order.push(n);
         }
     }
-    let mut by_name: HashMap<String, TableProgram> =
-        programs.into_iter().map(|p| (p.target.name.clone(), p)).collect();
-    order.into_iter().filter_map(|n| by_name.remove(&n)).collect()
+    let mut by_name: HashMap<String, TableProgram> = programs
+        .into_iter()
+        .map(|p| (p.target.name.clone(), p))
+        .collect();
+    order
+        .into_iter()
+        .filter_map(|n| by_name.remove(&n))
+        .collect()
 }
 
 /// " (did you mean `x`?)" when a candidate is close to `name`.

@@ -19,4 +19,7 @@ pub struct Settings {
     pub jobs: usize,
     /// Schema of the engine's state in the target (default `_cutover`).
     pub state_schema: String,
+    /// Create target tables missing from the target, from the source catalog (identity
+    /// mapping only).
+    pub create_tables: bool,
 }

@@ -21,6 +21,7 @@ pub async fn swap(
     stage: &Stage,
     programs: &[Arc<TableProgram>],
     ddl: &HashMap<String, TableDdl>,
+    created: &std::collections::HashSet<String>,
     state: &StateSchema,
     manifest: &serde_json::Value,
     snapshot: &str,
@@ -36,7 +37,10 @@ pub async fn swap(
         format!("CREATE SCHEMA {}", quote_ident(&stage.prev)),
     ];
     let empty = TableDdl::default();
-    for p in programs {
+    for p in programs
+        .iter()
+        .filter(|p| !created.contains(&p.target.name))
+    {
         let d = ddl.get(&p.target.name).unwrap_or(&empty);
         for s in d.sequences.iter().filter(|s| !s.identity) {
             sql.push(format!("ALTER SEQUENCE {} OWNED BY NONE", s.sequence));
@@ -58,7 +62,7 @@ pub async fn swap(
         let q = p.target.qualified();
         for s in &d.sequences {
             let col = quote_ident(&s.column);
-            if !s.identity {
+            if !s.identity && !created.contains(&p.target.name) {
                 sql.push(format!("ALTER SEQUENCE {} OWNED BY {q}.{col}", s.sequence));
             }
             sql.push(format!(
@@ -87,13 +91,26 @@ pub async fn swap(
     .await
     .map_err(err("cannot file the rejected rows".into()))?;
     state
-        .finish_run(&tx, &stage.run_id, "complete", Some(snapshot), None, Some(manifest))
+        .finish_run(
+            &tx,
+            &stage.run_id,
+            "complete",
+            Some(snapshot),
+            None,
+            Some(manifest),
+        )
         .await?;
-    tx.batch_execute(&format!("DROP SCHEMA {} CASCADE", quote_ident(&stage.schema)))
-        .await
-        .map_err(err("cannot drop the staging schema".into()))?;
-    tx.commit()
-        .await
-        .map_err(|e| PgError::db("the swap transaction failed to commit; the target is unchanged", e))?;
+    tx.batch_execute(&format!(
+        "DROP SCHEMA {} CASCADE",
+        quote_ident(&stage.schema)
+    ))
+    .await
+    .map_err(err("cannot drop the staging schema".into()))?;
+    tx.commit().await.map_err(|e| {
+        PgError::db(
+            "the swap transaction failed to commit; the target is unchanged",
+            e,
+        )
+    })?;
     Ok(())
 }

@@ -309,3 +309,79 @@ pub async fn printed_name(client: &Client, schema: &str, table: &str) -> Result<
         .map_err(|e| PgError::db("cannot quote a table name", e))?;
     Ok(row.get(0))
 }
+
+/// A column as `CREATE TABLE` needs it (for `--create-tables`).
+#[derive(Clone, Debug)]
+pub struct ColumnDef {
+    pub name: String,
+    /// `format_type` with an empty search_path: user types come out schema-qualified.
+    pub type_sql: String,
+    pub not_null: bool,
+    /// Default expression (`pg_get_expr`), not for identity or generated columns.
+    pub default: Option<String>,
+    /// `a` (always) or `d` (by default) for identity columns.
+    pub identity: Option<char>,
+    /// Expression of a stored generated column.
+    pub generated: Option<String>,
+    /// Schema of the column's type when it is a user-defined type (not pg_catalog).
+    pub user_type: Option<(String, String)>,
+}
+
+/// The columns of `schema.table` as `CREATE TABLE` needs them.
+pub async fn column_defs(client: &Client, schema: &str, table: &str) -> Result<Vec<ColumnDef>> {
+    let ctx = || format!("cannot read the columns of table `{schema}.{table}`");
+    client
+        .batch_execute("SET search_path = ''")
+        .await
+        .map_err(|e| PgError::db(ctx(), e))?;
+    let rows = client
+        .query(
+            "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                    CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END,
+                    NULLIF(a.attidentity, '')::text,
+                    CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END,
+                    CASE WHEN tn.nspname <> 'pg_catalog' THEN tn.nspname::text END, t.typname::text
+             FROM pg_catalog.pg_attribute a
+             JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+             JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
+             LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+             WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
+             ORDER BY a.attnum",
+            &[&schema, &table],
+        )
+        .await
+        .map_err(|e| PgError::db(ctx(), e))?;
+    client
+        .batch_execute("RESET search_path")
+        .await
+        .map_err(|e| PgError::db(ctx(), e))?;
+    Ok(rows
+        .iter()
+        .map(|r| ColumnDef {
+            name: r.get(0),
+            type_sql: r.get(1),
+            not_null: r.get(2),
+            default: r.get(3),
+            identity: r.get::<_, Option<String>>(4).map(|s| first_char(&s)),
+            generated: r.get(5),
+            user_type: r
+                .get::<_, Option<String>>(6)
+                .map(|s| (s, r.get::<_, String>(7))),
+        })
+        .collect())
+}
+
+/// True when the type `schema.name` exists in this database.
+pub async fn type_exists(client: &Client, schema: &str, name: &str) -> Result<bool> {
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n
+                            ON n.oid = t.typnamespace WHERE n.nspname = $1 AND t.typname = $2)",
+            &[&schema, &name],
+        )
+        .await
+        .map_err(|e| PgError::db("cannot look up a type", e))?;
+    Ok(row.get(0))
+}

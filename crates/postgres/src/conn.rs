@@ -102,7 +102,12 @@ impl ConnInfo {
             client
                 .batch_execute("SET default_transaction_read_only = on")
                 .await
-                .map_err(|e| PgError::db(format!("cannot make the source session read-only ({self})"), e))?;
+                .map_err(|e| {
+                    PgError::db(
+                        format!("cannot make the source session read-only ({self})"),
+                        e,
+                    )
+                })?;
         }
         Ok(client)
     }
@@ -177,19 +182,26 @@ mod tests {
         let c = ConnInfo::parse("postgres://bob:s3cret@db.example:5433/crm", Role::Source).unwrap();
         let shown = format!("{c} {c:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
-        assert!(shown.contains("postgres://bob:***@db.example:5433/crm"), "{shown}");
+        assert!(
+            shown.contains("postgres://bob:***@db.example:5433/crm"),
+            "{shown}"
+        );
     }
 
     #[test]
     fn redact_text_hides_url_and_keyword_passwords() {
         assert_eq!(redact_text("postgres://a:pw@h/db"), "postgres://a:***@h/db");
-        assert_eq!(redact_text("host=h password=pw user=a"), "host=h password=*** user=a");
+        assert_eq!(
+            redact_text("host=h password=pw user=a"),
+            "host=h password=*** user=a"
+        );
         assert_eq!(redact_text("postgres://a@h/db"), "postgres://a@h/db");
     }
 
     #[test]
     fn invalid_url_error_is_redacted() {
-        let err = ConnInfo::parse("postgres://a:topsecret@h:notaport/db", Role::Target).unwrap_err();
+        let err =
+            ConnInfo::parse("postgres://a:topsecret@h:notaport/db", Role::Target).unwrap_err();
         assert!(!err.to_string().contains("topsecret"), "{err}");
     }
 }

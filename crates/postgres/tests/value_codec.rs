@@ -46,7 +46,11 @@ fn scalar_cases() -> Vec<(&'static str, PgType, Vec<&'static str>)> {
     vec![
         ("bool", PgType::Bool, vec!["true", "false"]),
         ("int2", PgType::Int2, vec!["'-32768'", "0", "32767"]),
-        ("int4", PgType::Int4, vec!["'-2147483648'", "7", "2147483647"]),
+        (
+            "int4",
+            PgType::Int4,
+            vec!["'-2147483648'", "7", "2147483647"],
+        ),
         (
             "int8",
             PgType::Int8,

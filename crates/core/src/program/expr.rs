@@ -20,9 +20,11 @@ pub struct OutputColumn {
     pub ty: PgType,
     /// The target column is NOT NULL: a NULL here follows `on_error`.
     pub not_null: bool,
+    /// What a failed (or NOT NULL-violating NULL) value becomes.
     pub on_error: OnError,
     /// `default` encoded in the target type, when `on_error = "default"`.
     pub default: Option<Vec<u8>>,
+    /// How the value is computed.
     pub expr: Expr,
 }
 

@@ -482,3 +482,10 @@ fn run_is_deterministic_across_batch_splits() {
     assert_eq!(whole.nulled, 2);
     assert_eq!(output(&p, &whole, "amount")[1], numeric_value("1.13"));
 }
+
+#[test]
+fn programs_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<TableProgram>();
+    shareable::<Transformed>();
+}

@@ -1,5 +1,5 @@
 //! Text forms of the small scalar types and the character typmods: `varchar(n)` and `char(n)`
-//! length rules, `name` truncation, `bool`/`int`/`uuid` input, `float8out`, `bytea` hex output.
+//! length rules, `name` truncation, `bool`/`int`/`uuid` input, `bytea` hex output.
 use std::borrow::Cow;
 
 use super::ValueError;
@@ -135,100 +135,6 @@ pub(crate) fn bytea_text(b: &[u8]) -> String {
     s
 }
 
-/// A float8 as `float8out` prints it with `extra_float_digits = 1` (the default since
-/// PostgreSQL 12): the shortest text that reads back to the same value, in fixed notation when
-/// the decimal exponent is in -4..15, else `d.ddde+XX`.
-pub(crate) fn float8_text(x: f64) -> String {
-    if x.is_nan() {
-        return "NaN".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "Infinity" } else { "-Infinity" }.into();
-    }
-    if x == 0.0 {
-        return if x.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    let (digits, exp) = shortest_digits(x);
-    let neg = x.is_sign_negative();
-    let mut s = String::with_capacity(digits.len() + 8);
-    if neg {
-        s.push('-');
-    }
-    if (-4..15).contains(&exp) {
-        if exp < 0 {
-            s.push_str("0.");
-            s.push_str(&"0".repeat((-exp - 1) as usize));
-            s.push_str(&digits);
-        } else {
-            let int_len = exp as usize + 1;
-            if digits.len() <= int_len {
-                s.push_str(&digits);
-                s.push_str(&"0".repeat(int_len - digits.len()));
-            } else {
-                s.push_str(&digits[..int_len]);
-                s.push('.');
-                s.push_str(&digits[int_len..]);
-            }
-        }
-    } else {
-        s.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            s.push('.');
-            s.push_str(&digits[1..]);
-        }
-        s.push_str(&format!(
-            "e{}{:02}",
-            if exp < 0 { '-' } else { '+' },
-            exp.abs()
-        ));
-    }
-    s
-}
-
-/// The shortest decimal digits that read back as `x` (finite, nonzero), and the decimal
-/// exponent of the first: Rust's `{:e}` digits, except that an exact tie between two shortest
-/// candidates goes to the even one, as Ryu (PostgreSQL's float8out) does.
-fn shortest_digits(x: f64) -> (String, i32) {
-    let split = |sci: &str| -> (String, i32) {
-        let (mantissa, exp) = sci.split_once('e').expect("LowerExp has an exponent");
-        let digits = mantissa.chars().filter(char::is_ascii_digit).collect();
-        (
-            digits,
-            exp.parse().expect("LowerExp exponent is an integer"),
-        )
-    };
-    let (digits, exp) = split(&format!("{:e}", x.abs()));
-    let n = digits.len();
-    // Exact ties only happen for values with about as many digits as a double holds.
-    if n < 15 {
-        return (digits, exp);
-    }
-    // 800 digits hold any double's exact expansion.
-    let (exact, exact_exp) = split(&format!("{:.800e}", x.abs()));
-    let tie = exact_exp == exp
-        && exact.as_bytes()[n] == b'5'
-        && exact.as_bytes()[n + 1..].iter().all(|&b| b == b'0');
-    if !tie {
-        return (digits, exp);
-    }
-    let down = exact[..n].to_string();
-    let even = if down.as_bytes()[n - 1] % 2 == 0 {
-        down
-    } else if down.as_bytes()[n - 1] != b'9' {
-        let mut up = down.into_bytes();
-        up[n - 1] += 1;
-        String::from_utf8(up).expect("ASCII digits")
-    } else {
-        return (digits, exp);
-    };
-    let reads_back = format!("{}.{}e{exp}", &even[..1], &even[1..]).parse() == Ok(x.abs());
-    if reads_back {
-        (even, exp)
-    } else {
-        (digits, exp)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,33 +214,6 @@ mod tests {
             "-a0eebc999c0b4ef8bb6d6bb9bd380a11",
         ] {
             assert!(parse_uuid(s).is_err(), "{s}");
-        }
-    }
-
-    #[test]
-    fn float8_text_matches_float8out() {
-        // Expected strings from PostgreSQL 15's float8out.
-        let cases = [
-            (1e15, "1e+15"),
-            (123456789012345.0, "123456789012345"),
-            (1e-5, "1e-05"),
-            (1e-4, "0.0001"),
-            (1.5e300, "1.5e+300"),
-            (1e-310, "1e-310"),
-            (-0.0, "-0"),
-            (0.1, "0.1"),
-            (-2.5, "-2.5"),
-            (100.0, "100"),
-            (f64::NAN, "NaN"),
-            (f64::INFINITY, "Infinity"),
-            (f64::NEG_INFINITY, "-Infinity"),
-            (f64::MAX, "1.7976931348623157e+308"),
-            (f64::from(0.1f32), "0.10000000149011612"),
-            // An exact tie between two 17-digit candidates goes to the even one (Ryu).
-            (29.0820465087890625, "29.082046508789062"),
-        ];
-        for (x, want) in cases {
-            assert_eq!(float8_text(x), want, "{x:?}");
         }
     }
 }
