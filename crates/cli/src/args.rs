@@ -58,6 +58,17 @@ pub struct Connections {
     pub schema: String,
 }
 
+/// One run of one target (`rollback`, `finalize`).
+#[derive(Args, Debug, Clone)]
+pub struct RunTarget {
+    /// Target database URL.
+    #[arg(long, env = "CUTOVER_TARGET_URL", hide_env_values = true)]
+    pub target: String,
+    /// The run id, as printed by `cutover migrate full` and recorded in its manifest.
+    #[arg(long, value_name = "RUN_ID")]
+    pub run: String,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Dry run: check the mapping against both databases and stream every source row through
@@ -69,10 +80,49 @@ pub enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Prove the target complete: per-table counts and Merkle roots of both sides, every
+    /// differing row named. Exit 0 when every table passes, 1 when one differs beyond its gate.
+    Reconcile {
+        #[command(flatten)]
+        conn: Connections,
+        /// Per-table report (CSV).
+        #[arg(long)]
+        output: PathBuf,
+        /// The same as JSON, with the run's parameters.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Differing rows (CSV: table, key, kind, changed_columns).
+        #[arg(long)]
+        diff: Option<PathBuf>,
+        /// At most N differing rows named per table (all are counted).
+        #[arg(long, value_name = "N")]
+        diff_limit: Option<usize>,
+        /// Reuse the source side recorded in this `migrate full` manifest; read only the target.
+        #[arg(long, value_name = "RUN_JSON")]
+        against_manifest: Option<PathBuf>,
+        /// A table passes when (missing + extra + changed) / expected rows is at most R.
+        #[arg(long, default_value_t = 0.0, value_name = "R")]
+        max_missing_ratio: f64,
+        /// Tables with zero tolerance whatever --max-missing-ratio (comma-separated).
+        #[arg(long, value_delimiter = ',', value_name = "TABLE,...")]
+        critical: Vec<String>,
+    },
     /// Load data into the target.
     Migrate {
         #[command(subcommand)]
         mode: MigrateMode,
+    },
+    /// Put the target back as it was before a `migrate full` run: its tables are swapped back
+    /// from `_cutover_prev_<run>` in one transaction of renames (seconds, whatever the size).
+    Rollback {
+        #[command(flatten)]
+        run: RunTarget,
+    },
+    /// Drop what `cutover rollback` of a run would need (`_cutover_prev_<run>`, and the tables
+    /// of a rolled-back run); the run can no longer be rolled back.
+    Finalize {
+        #[command(flatten)]
+        run: RunTarget,
     },
 }
 

@@ -15,6 +15,30 @@ pub async fn run(cli: Cli) -> i32 {
     let quiet = cli.global.quiet;
     let result = match cli.command {
         Command::Plan { conn, output } => plan(&cli.global, &conn, output).await,
+        Command::Rollback { run } => rollback(&cli.global, &run).await,
+        Command::Finalize { run } => finalize(&cli.global, &run).await,
+        Command::Reconcile {
+            conn,
+            output,
+            json,
+            diff,
+            diff_limit,
+            against_manifest,
+            max_missing_ratio,
+            critical,
+        } => {
+            let files = ReconcileFiles { output, json, diff };
+            reconcile(
+                &cli.global,
+                &conn,
+                &files,
+                diff_limit,
+                against_manifest,
+                max_missing_ratio,
+                critical,
+            )
+            .await
+        }
         Command::Migrate { mode } => match mode {
             MigrateMode::Full {
                 conn,
@@ -224,4 +248,159 @@ async fn migrate(
         );
     }
     Ok(exit::OK)
+}
+
+async fn rollback(global: &Global, run: &crate::args::RunTarget) -> Result<i32, EngineError> {
+    let target = ConnInfo::parse(&run.target, Role::Target)?;
+    let r = cutover_engine::rollback::rollback(&target, &global.state_schema, &run.run).await?;
+    if !global.quiet {
+        let rows: Vec<Vec<String>> = r
+            .restored
+            .iter()
+            .map(|t| vec![t.clone(), "restored".into(), format!("from {}", r.previous_schema)])
+            .chain(r.removed.iter().map(|t| {
+                vec![t.clone(), "removed".into(), "created by the run; it had no earlier version".into()]
+            }))
+            .collect();
+        println!("{}", render_table(&["table", "action", "note"], &rows));
+        for s in &r.sequences {
+            println!("sequence {s}");
+        }
+        println!(
+            "run {}: rolled back; {} tables restored as they were before the run. The run's tables \
+             are kept in schema {} until `cutover finalize --run {}`.",
+            r.run_id,
+            r.restored.len(),
+            r.rolled_back_schema,
+            r.run_id
+        );
+    }
+    Ok(exit::OK)
+}
+
+async fn finalize(global: &Global, run: &crate::args::RunTarget) -> Result<i32, EngineError> {
+    let target = ConnInfo::parse(&run.target, Role::Target)?;
+    let r = cutover_engine::finalize::finalize(&target, &global.state_schema, &run.run).await?;
+    if !global.quiet {
+        for (schema, tables) in &r.dropped {
+            println!("dropped schema {schema} ({tables} tables)");
+        }
+        println!(
+            "run {}: finalized ({}); it can no longer be rolled back.",
+            r.run_id,
+            if r.dropped.is_empty() {
+                "nothing was left to drop".to_string()
+            } else {
+                format!("status {}", r.status)
+            }
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// Where reconcile writes.
+struct ReconcileFiles {
+    output: std::path::PathBuf,
+    json: Option<std::path::PathBuf>,
+    diff: Option<std::path::PathBuf>,
+}
+
+async fn reconcile(
+    global: &Global,
+    conn: &Connections,
+    files: &ReconcileFiles,
+    diff_limit: Option<usize>,
+    against_manifest: Option<std::path::PathBuf>,
+    max_missing_ratio: f64,
+    critical: Vec<String>,
+) -> Result<i32, EngineError> {
+    use cutover_core::report::{write_diff_csv, write_report_csv};
+    use cutover_engine::reconcile::{reconcile, ReconcileOptions};
+    let s = settings(global, conn, false)?;
+    if !(0.0..=1.0).contains(&max_missing_ratio) {
+        return Err(EngineError::config("--max-missing-ratio must be between 0 and 1"));
+    }
+    let manifest = match &against_manifest {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                EngineError::config(format!("cannot read the manifest {}: {e}", path.display()))
+            })?;
+            Some(serde_json::from_str(&text).map_err(|e| {
+                EngineError::config(format!("{}: not a cutover manifest: {e}", path.display()))
+            })?)
+        }
+        None => None,
+    };
+    let opts = ReconcileOptions {
+        diff_limit,
+        max_missing_ratio,
+        critical,
+        against_manifest: manifest,
+    };
+    let progress = Arc::new(Progress::new(global.quiet));
+    let outcome = tokio::select! {
+        r = reconcile(&s, &opts, progress) => r?,
+        _ = shutdown() => return Err(EngineError::interrupted()),
+    };
+    let create = |path: &std::path::Path| {
+        std::fs::File::create(path)
+            .map_err(|e| EngineError::runtime(format!("cannot write {}: {e}", path.display())))
+    };
+    write_report_csv(create(&files.output)?, &outcome.tables)
+        .map_err(|e| EngineError::runtime(format!("cannot write {}: {e}", files.output.display())))?;
+    if let Some(path) = &files.json {
+        write_json(path, &outcome)?;
+    }
+    if let Some(path) = &files.diff {
+        write_diff_csv(create(path)?, &outcome.diffs)
+            .map_err(|e| EngineError::runtime(format!("cannot write {}: {e}", path.display())))?;
+    }
+    if !global.quiet {
+        let rows: Vec<Vec<String>> = outcome
+            .tables
+            .iter()
+            .map(|t| {
+                vec![
+                    t.table.clone(),
+                    t.status.as_str().to_string(),
+                    t.source_rows.to_string(),
+                    t.target_rows.to_string(),
+                    t.missing_in_target.to_string(),
+                    t.extra_in_target.to_string(),
+                    t.changed.to_string(),
+                    t.rejected_at_source.to_string(),
+                    format!("{:.2}%", t.completeness_pct),
+                    if t.gate_failure.is_some() { "FAIL" } else { "pass" }.to_string(),
+                ]
+            })
+            .collect();
+        println!(
+            "{}",
+            render_table(
+                &[
+                    "table", "status", "source", "target", "missing", "extra", "changed",
+                    "rejected", "complete", "gate",
+                ],
+                &rows
+            )
+        );
+        for t in outcome.tables.iter().filter(|t| t.gate_failure.is_some()) {
+            println!("FAIL  {}: {}", t.table, t.gate_failure.as_deref().unwrap_or(""));
+        }
+        println!(
+            "{}",
+            if outcome.passed() {
+                "every table passes: the target is complete"
+            } else {
+                "the target is NOT complete (see the failing tables above)"
+            }
+        );
+    }
+    Ok(if outcome.errored() {
+        exit::ERROR
+    } else if outcome.passed() {
+        exit::OK
+    } else {
+        exit::FOUND_PROBLEMS
+    })
 }

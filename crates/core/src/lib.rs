@@ -13,5 +13,6 @@ pub mod mapping;
 pub mod merkle;
 pub mod pgtype;
 pub mod program;
+pub mod report;
 pub mod transform;
 pub mod value;

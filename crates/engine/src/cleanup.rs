@@ -8,7 +8,7 @@ use arrow_array::{Array, BinaryArray, RecordBatch};
 use cutover_core::catalog::quote_ident;
 use cutover_core::digest::{Leaves, RowHasher};
 use cutover_core::mapping::OnError;
-use cutover_core::program::{RowReject, TableProgram};
+use cutover_core::program::TableProgram;
 use cutover_core::value;
 use cutover_postgres::catalog::{ForeignKey, TableDdl};
 use cutover_postgres::copy_decode::CopyDecoder;
@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use tokio_postgres::Client;
 
 use crate::error::{EngineError, Result};
-use crate::stage::{column_list, Stage};
+use crate::stage::{column_list, Adjustment, Stage};
 
 /// Running totals of one table during a migration.
 #[derive(Clone, Debug)]
@@ -121,17 +121,18 @@ async fn reject_where(
         for r in 0..b.num_rows() {
             let d = hasher.digest_row(&rows, r, &program.key);
             tally.leaves.sub(&d.bucket_hash, &d.digest);
-            rejects.push(RowReject {
-                row: r,
+            rejects.push(Adjustment {
                 key: key_json(program, &rows, r),
                 column: column.to_string(),
                 reason: String::from_utf8_lossy(reason.value(r)).into_owned(),
+                phase: "constraint",
+                key_hash: Some(hex::encode(d.bucket_hash)),
             });
         }
     }
     let count = rejects.len() as u64;
     stage
-        .write_rejects(client, &program.target.name, &rejects)
+        .write_adjustments(client, &program.target.name, &rejects)
         .await?;
     tally.loaded_rows -= count;
     tally.rejected += count;
@@ -313,6 +314,7 @@ async fn null_where(
         .collect::<Result<_>>()?;
     let mut hasher = RowHasher::default();
     let mut count = 0;
+    let mut filed = Vec::new();
     for b in &batches {
         let new_rows = b
             .project(&(0..n).collect::<Vec<_>>())
@@ -329,8 +331,16 @@ async fn null_where(
             let new = hasher.digest_row(&new_rows, r, &program.key);
             tally.leaves.add(&new.bucket_hash, &new.digest);
             count += 1;
+            filed.push(Adjustment {
+                key: key_json(program, &new_rows, r),
+                column: fk.columns.join(","),
+                reason: format!("orphan reference set to NULL: no `{}` row matches", fk.table),
+                phase: "nulled",
+                key_hash: Some(hex::encode(old.bucket_hash)),
+            });
         }
     }
+    stage.write_adjustments(client, &program.target.name, &filed).await?;
     tally.nulled += count;
     Ok(count)
 }

@@ -5,12 +5,16 @@
 pub mod cleanup;
 pub mod error;
 pub mod extract;
+pub mod finalize;
 pub mod load;
 pub mod manifest;
 pub mod migrate;
 pub mod observer;
 pub mod plan;
+pub mod reconcile;
 pub mod resolve;
+pub mod rollback;
+pub mod run_record;
 pub mod settings;
 pub mod stage;
 pub mod swap;

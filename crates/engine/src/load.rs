@@ -114,6 +114,40 @@ impl ChunkWorker {
     }
 }
 
+/// The work stage of a chunk, run on a blocking thread: turns raw COPY bytes from the source
+/// into COPY bytes for the target (or into digests only). Called in stream order, never
+/// concurrently; `finish` once after the last `feed`.
+pub trait Worker: Send + 'static {
+    /// Feeds raw COPY bytes; encoded output (if any) is appended to `out`.
+    fn feed(&mut self, data: &[u8], out: &mut BytesMut) -> Result<()>;
+    /// End of the input stream.
+    fn finish(&mut self, out: &mut BytesMut) -> Result<()>;
+    /// Whether the worker produces COPY bytes for a target.
+    fn encodes(&self) -> bool;
+    /// Rows handed to the target (checked against the count the target reports).
+    fn rows_out(&self) -> u64;
+    /// Table name for messages.
+    fn table(&self) -> &str;
+}
+
+impl Worker for ChunkWorker {
+    fn feed(&mut self, data: &[u8], out: &mut BytesMut) -> Result<()> {
+        ChunkWorker::feed(self, data, out)
+    }
+    fn finish(&mut self, out: &mut BytesMut) -> Result<()> {
+        ChunkWorker::finish(self, out)
+    }
+    fn encodes(&self) -> bool {
+        self.encode
+    }
+    fn rows_out(&self) -> u64 {
+        self.rows_written
+    }
+    fn table(&self) -> &str {
+        &self.table
+    }
+}
+
 enum Out {
     Data(Bytes),
     Done,
@@ -121,17 +155,17 @@ enum Out {
 
 /// Runs one chunk: `copy_out` on `source`, the worker on a blocking thread, and, when `target`
 /// is given, `copy_in` on it. Returns the worker with its counts, leaves and rejects.
-pub async fn run_chunk(
+pub async fn run_chunk<W: Worker>(
     source: &Client,
     copy_out: &str,
     target: Option<(&Client, &str)>,
-    mut worker: ChunkWorker,
-) -> Result<ChunkWorker> {
+    mut worker: W,
+) -> Result<W> {
     let (in_tx, mut in_rx) = mpsc::channel::<Bytes>(16);
     let (out_tx, mut out_rx) = mpsc::channel::<Out>(16);
-    let encode = worker.encode;
-    let work = tokio::task::spawn_blocking(move || -> Result<ChunkWorker> {
-        let mut buf = BytesMut::with_capacity(WRITE_BUFFER * 2);
+    let encode = worker.encodes();
+    let work = tokio::task::spawn_blocking(move || -> Result<W> {
+        let mut buf = BytesMut::with_capacity(if encode { WRITE_BUFFER * 2 } else { 0 });
         if encode {
             copy_encode::write_header(&mut buf);
         }
@@ -222,10 +256,11 @@ pub async fn run_chunk(
         (Err(_), _, Err(we)) if target.is_some() => return Err(we),
         (Err(e), _, _) | (Ok(_), Err(e), _) | (Ok(_), Ok(()), Err(e)) => return Err(e),
     };
-    if target.is_some() && written != worker.rows_written {
+    if target.is_some() && written != worker.rows_out() {
         return Err(EngineError::runtime(format!(
             "table `{}`: the target accepted {written} rows but {} were sent",
-            worker.table, worker.rows_written
+            worker.table(),
+            worker.rows_out()
         )));
     }
     Ok(worker)

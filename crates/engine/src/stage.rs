@@ -52,7 +52,8 @@ impl Stage {
             .batch_execute(&format!(
                 "CREATE SCHEMA {s};
                  CREATE TABLE {r} (table_name text NOT NULL, key text NOT NULL,
-                                   column_name text, reason text NOT NULL);",
+                                   column_name text, reason text NOT NULL,
+                                   phase text NOT NULL, key_hash text);",
                 s = quote_ident(&self.schema),
                 r = self.rejects_table()
             ))
@@ -167,31 +168,58 @@ impl Stage {
         )
     }
 
-    /// Records rejected rows of a table (in the caller's transaction).
-    pub async fn write_rejects(
-        &self,
-        client: &Client,
-        table: &str,
-        rejects: &[RowReject],
-    ) -> Result<()> {
-        for part in rejects.chunks(10_000) {
+    /// Records rows the mapping rejected (in the caller's transaction).
+    pub async fn write_rejects(&self, client: &Client, table: &str, rejects: &[RowReject]) -> Result<()> {
+        let entries: Vec<Adjustment> = rejects
+            .iter()
+            .map(|r| Adjustment {
+                key: r.key.clone(),
+                column: r.column.clone(),
+                reason: r.reason.clone(),
+                phase: "transform",
+                key_hash: None,
+            })
+            .collect();
+        self.write_adjustments(client, table, &entries).await
+    }
+
+    /// Records rejected or altered rows (in the caller's transaction).
+    pub async fn write_adjustments(&self, client: &Client, table: &str, entries: &[Adjustment]) -> Result<()> {
+        for part in entries.chunks(10_000) {
             let keys: Vec<&str> = part.iter().map(|r| r.key.as_str()).collect();
             let cols: Vec<&str> = part.iter().map(|r| r.column.as_str()).collect();
             let reasons: Vec<&str> = part.iter().map(|r| r.reason.as_str()).collect();
+            let phases: Vec<&str> = part.iter().map(|r| r.phase).collect();
+            let hashes: Vec<Option<String>> = part.iter().map(|r| r.key_hash.clone()).collect();
             client
                 .execute(
                     &format!(
-                        "INSERT INTO {} (table_name, key, column_name, reason)
-                         SELECT $1, k, NULLIF(c, ''), r FROM unnest($2::text[], $3::text[], $4::text[]) AS u(k, c, r)",
+                        "INSERT INTO {} (table_name, key, column_name, reason, phase, key_hash)
+                         SELECT $1, k, NULLIF(c, ''), r, p, h
+                         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u(k, c, r, p, h)",
                         self.rejects_table()
                     ),
-                    &[&table, &keys, &cols, &reasons],
+                    &[&table, &keys, &cols, &reasons, &phases, &hashes],
                 )
                 .await
                 .map_err(|e| PgError::db(format!("cannot record the rejected rows of `{table}`"), e))?;
         }
         Ok(())
     }
+}
+
+/// A row the run rejected or altered, as filed in the state schema's `rejects` table.
+#[derive(Clone, Debug)]
+pub struct Adjustment {
+    /// Key as a JSON array of texts (source key for `transform`, target key otherwise).
+    pub key: String,
+    /// Column(s) concerned, comma-separated; empty when none.
+    pub column: String,
+    pub reason: String,
+    /// `transform`, `constraint` or `nulled`.
+    pub phase: &'static str,
+    /// Hex blake3 of the target key bytes (constraint and nulled rows).
+    pub key_hash: Option<String>,
 }
 
 /// The quoted target column list of a program, in batch order.

@@ -81,8 +81,8 @@ pub async fn swap(
     }
     tx.execute(
         &format!(
-            "INSERT INTO {} (run_id, table_name, key, column_name, reason)
-             SELECT $1, table_name, key, column_name, reason FROM {}",
+            "INSERT INTO {} (run_id, table_name, key, column_name, reason, phase, key_hash)
+             SELECT $1, table_name, key, column_name, reason, phase, key_hash FROM {}",
             state.table("rejects"),
             stage.rejects_table()
         ),

@@ -332,7 +332,7 @@ impl CopyDecoder {
                             len,
                         });
                     };
-                    if col.values.len() + n > i32::MAX as usize {
+                    if col.values.len().saturating_add(n) > i32::MAX as usize {
                         return Err(CopyError::BatchTooLarge {
                             row: self.rows + 1,
                             column: self.names[i].clone(),
@@ -539,6 +539,16 @@ mod tests {
         assert!(decode(3, &stream(&[]), &[5], 10, 100).unwrap().is_empty());
         let batches = decode(0, &stream(&[vec![], vec![]]), &[1], 10, 100).unwrap();
         assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+    }
+
+    #[test]
+    fn non_critical_header_flags_are_ignored() {
+        let mut data = stream(&[vec![None]]);
+        data[14] = 0xff; // bits 0-7: not critical, a reader must ignore them
+        assert_eq!(
+            rows_of(&decode(1, &data, &[4], 10, 100).unwrap()),
+            vec![vec![None]]
+        );
     }
 
     #[test]

@@ -49,7 +49,13 @@ impl StateSchema {
                 key text NOT NULL,
                 column_name text,
                 reason text NOT NULL,
+                phase text NOT NULL DEFAULT 'transform',
+                key_hash text,
                 recorded_at timestamptz NOT NULL DEFAULT now());
+             COMMENT ON COLUMN {s}.rejects.phase IS
+               'transform: the mapping refused the row (key = source key); constraint: the target refused it at load (key = target key); nulled: an orphan reference was set to NULL at load';
+             COMMENT ON COLUMN {s}.rejects.key_hash IS
+               'hex blake3 of the canonical target key bytes (constraint and nulled rows), used by reconcile';
              CREATE INDEX IF NOT EXISTS rejects_run_table ON {s}.rejects (run_id, table_name);
              CREATE TABLE IF NOT EXISTS {s}.watermarks (
                 table_name text PRIMARY KEY,

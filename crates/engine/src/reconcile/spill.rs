@@ -1,0 +1,231 @@
+//! Per-row records of one side of a table, spilled to disk while the side streams, partitioned
+//! by bucket so that, once the leaves say which buckets differ, only those partitions are read
+//! back (and only the records of those buckets are kept in memory). Neither side is read from
+//! the database a second time.
+//!
+//! Record: fine bucket (u16 LE) ‖ row digest (32) ‖ key length (u32 LE) ‖ key bytes ‖
+//! one 64-bit hash per digest column (LE) — the column hashes name the changed columns.
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use cutover_core::digest::split_values;
+
+use crate::error::{EngineError, Result};
+
+/// Partitions per side: the fine bucket's top bits choose one.
+const PARTITIONS: usize = 64;
+const PARTITION_SHIFT: u32 = 10; // 2^16 fine buckets / 64 partitions
+
+/// One spilled row.
+#[derive(Clone, Debug)]
+pub struct Record {
+    pub bucket: u32,
+    pub digest: [u8; 32],
+    pub key: Vec<u8>,
+    pub columns: Vec<u64>,
+}
+
+/// Writes the records of one side of one table.
+pub struct SpillWriter {
+    dir: PathBuf,
+    ncols: usize,
+    files: Vec<Option<BufWriter<File>>>,
+    scratch: Vec<u8>,
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> EngineError {
+    EngineError::runtime(format!("spill file {}: {e}", path.display()))
+}
+
+impl SpillWriter {
+    /// A writer into `dir` (created if missing) for rows of `ncols` digest columns.
+    pub fn new(dir: PathBuf, ncols: usize) -> Result<Self> {
+        std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+        Ok(SpillWriter {
+            dir,
+            ncols,
+            files: (0..PARTITIONS).map(|_| None).collect(),
+            scratch: Vec::with_capacity(256),
+        })
+    }
+
+    fn path(dir: &Path, p: usize) -> PathBuf {
+        dir.join(format!("p{p:02}.bin"))
+    }
+
+    /// Appends one row: its fine bucket, digest, key bytes and canonical row bytes.
+    pub fn add(&mut self, bucket: u32, digest: &[u8; 32], key: &[u8], row: &[u8]) -> Result<()> {
+        let s = &mut self.scratch;
+        s.clear();
+        s.extend_from_slice(&(bucket as u16).to_le_bytes());
+        s.extend_from_slice(digest);
+        s.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        s.extend_from_slice(key);
+        let mut n = 0;
+        for_each_encoded(row, |enc| {
+            s.extend_from_slice(&hash64(enc).to_le_bytes());
+            n += 1;
+        });
+        if n != self.ncols {
+            return Err(EngineError::runtime(format!(
+                "internal: a row of {n} columns where {} were expected",
+                self.ncols
+            )));
+        }
+        let p = (bucket >> PARTITION_SHIFT) as usize % PARTITIONS;
+        if self.files[p].is_none() {
+            let path = Self::path(&self.dir, p);
+            let f = File::create(&path).map_err(|e| io_err(&path, e))?;
+            self.files[p] = Some(BufWriter::with_capacity(32 << 10, f));
+        }
+        let path = Self::path(&self.dir, p);
+        self.files[p]
+            .as_mut()
+            .expect("opened above")
+            .write_all(&self.scratch)
+            .map_err(|e| io_err(&path, e))
+    }
+
+    /// Flushes every partition; the records can then be read back.
+    pub fn finish(mut self) -> Result<SpillFiles> {
+        for (p, f) in self.files.iter_mut().enumerate() {
+            if let Some(w) = f.as_mut() {
+                w.flush().map_err(|e| io_err(&Self::path(&self.dir, p), e))?;
+            }
+        }
+        Ok(SpillFiles {
+            dir: self.dir,
+            ncols: self.ncols,
+        })
+    }
+}
+
+/// The finished records of one side.
+pub struct SpillFiles {
+    dir: PathBuf,
+    ncols: usize,
+}
+
+impl SpillFiles {
+    /// The partition holding a fine bucket.
+    pub fn partition_of(bucket: u32) -> usize {
+        (bucket >> PARTITION_SHIFT) as usize % PARTITIONS
+    }
+
+    /// Reads the records of partition `p` whose bucket is in `wanted`.
+    pub fn read(&self, p: usize, wanted: &HashSet<u32>) -> Result<Vec<Record>> {
+        let path = SpillWriter::path(&self.dir, p);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&path, e)),
+        };
+        let mut r = BufReader::with_capacity(64 << 10, file);
+        let mut out = Vec::new();
+        let mut head = [0u8; 2 + 32 + 4];
+        loop {
+            match r.read_exact(&mut head) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(io_err(&path, e)),
+            }
+            let bucket = u16::from_le_bytes([head[0], head[1]]) as u32;
+            let mut digest = [0u8; 32];
+            digest.copy_from_slice(&head[2..34]);
+            let klen = u32::from_le_bytes([head[34], head[35], head[36], head[37]]) as usize;
+            let mut key = vec![0u8; klen];
+            r.read_exact(&mut key).map_err(|e| io_err(&path, e))?;
+            let mut cols = vec![0u8; 8 * self.ncols];
+            r.read_exact(&mut cols).map_err(|e| io_err(&path, e))?;
+            if wanted.contains(&bucket) {
+                out.push(Record {
+                    bucket,
+                    digest,
+                    key,
+                    columns: cols
+                        .chunks_exact(8)
+                        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+                        .collect(),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Calls `f` with each value's whole canonical encoding (tag, length and bytes).
+fn for_each_encoded(mut row: &[u8], mut f: impl FnMut(&[u8])) {
+    while let Some(&tag) = row.first() {
+        let len = if tag == 0 || row.len() < 5 {
+            1
+        } else {
+            5 + u32::from_be_bytes([row[1], row[2], row[3], row[4]]) as usize
+        };
+        let len = len.min(row.len());
+        f(&row[..len]);
+        row = &row[len..];
+    }
+}
+
+/// A fast 64-bit hash of a value's encoding, only used to name which columns of a row already
+/// known to differ (by its 256-bit digest) are different.
+pub fn hash64(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = (bytes.len() as u64).wrapping_mul(K);
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let v = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        h = (h ^ v).wrapping_mul(K).rotate_left(29);
+    }
+    let mut tail = [0u8; 8];
+    let rest = chunks.remainder();
+    tail[..rest.len()].copy_from_slice(rest);
+    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    h ^= h >> 32;
+    h = h.wrapping_mul(0xD6E8_FEB8_6659_FD93);
+    h ^ (h >> 29)
+}
+
+/// Splits key bytes into values (for naming a row), `None` when malformed.
+pub fn key_values(key: &[u8]) -> Option<Vec<Option<&[u8]>>> {
+    split_values(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cutover_core::digest::put_value;
+
+    #[test]
+    fn records_come_back_only_for_wanted_buckets() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SpillWriter::new(dir.path().join("s"), 2).unwrap();
+        let mut row = Vec::new();
+        put_value(&mut row, Some(b"a"));
+        put_value(&mut row, None);
+        let mut key = Vec::new();
+        put_value(&mut key, Some(b"k"));
+        w.add(5, &[1; 32], &key, &row).unwrap();
+        w.add(5000, &[2; 32], &key, &row).unwrap();
+        w.add(6, &[3; 32], &key, &row).unwrap();
+        let f = w.finish().unwrap();
+        let got = f.read(SpillFiles::partition_of(5), &HashSet::from([6])).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].digest, [3; 32]);
+        assert_eq!(got[0].key, key);
+        assert_eq!(got[0].columns.len(), 2);
+        assert_ne!(got[0].columns[0], got[0].columns[1]);
+    }
+
+    #[test]
+    fn hash64_tells_null_from_empty_and_neighbours_apart() {
+        let mut a = Vec::new();
+        put_value(&mut a, None);
+        let mut b = Vec::new();
+        put_value(&mut b, Some(b""));
+        assert_ne!(hash64(&a), hash64(&b));
+        assert_ne!(hash64(b"abcdefgh1"), hash64(b"abcdefgh2"));
+    }
+}
