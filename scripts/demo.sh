@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${SCALE:-1}
+export PGOPTIONS="-c client_min_messages=warning"
 SERVER=$(scripts/pg-up.sh | tail -n 1)
 base=${SERVER%/*}
 SRC_DB=cutover_demo_legacy
