@@ -126,8 +126,63 @@ pub enum Command {
     },
 }
 
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeletesArg {
+    Ignore,
+    Detect,
+    Propagate,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConflictArg {
+    SourceWins,
+    TargetWins,
+    Fail,
+}
+
+/// Options of `migrate delta-sync`.
+#[derive(Args, Debug, Clone)]
+pub struct DeltaArgs {
+    #[command(flatten)]
+    pub conn: Connections,
+    /// Start of the window: RFC 3339 or a date. Default: each table's watermark recorded by
+    /// the last successful full load or delta-sync.
+    #[arg(long, value_name = "TS")]
+    pub since: Option<String>,
+    /// End of the window (exclusive): RFC 3339 or a date.
+    #[arg(long, value_name = "TS")]
+    pub until: Option<String>,
+    /// How far before the watermark to read again (covers clock skew and late commits).
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub lookback: String,
+    /// Rows deleted in the source: ignore them, report them, or delete them in the target.
+    #[arg(long, value_enum, default_value_t = DeletesArg::Ignore)]
+    pub deletes: DeletesArg,
+    /// A target row changed by someone else since cutover wrote it.
+    #[arg(long, value_enum, default_value_t = ConflictArg::SourceWins)]
+    pub on_conflict: ConflictArg,
+    /// Cursor column for tables the mapping gives none (identity mapping).
+    #[arg(long, value_name = "COLUMN")]
+    pub cursor: Option<String>,
+    /// Keep running, one cycle per --interval, until Ctrl-C (which finishes the cycle).
+    #[arg(long)]
+    pub follow: bool,
+    /// Time between cycles with --follow (e.g. 30s, 5m).
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub interval: String,
+    /// Per-table summary (CSV).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// The full load's manifest: rewritten with the updated bucket leaves and roots.
+    #[arg(long, value_name = "RUN_JSON")]
+    pub manifest: Option<PathBuf>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum MigrateMode {
+    /// Carry every source change since the watermark (or --since) into the target through the
+    /// mapping, in one transaction; repeat as often as needed, the last time after the freeze.
+    DeltaSync(DeltaArgs),
     /// Load every mapped table from one consistent snapshot of the source, atomically: the
     /// previous target contents are kept aside for `cutover rollback` until `cutover finalize`.
     Full {

@@ -40,6 +40,7 @@ pub async fn run(cli: Cli) -> i32 {
             .await
         }
         Command::Migrate { mode } => match mode {
+            MigrateMode::DeltaSync(args) => crate::delta::run(&cli.global, args).await,
             MigrateMode::Full {
                 conn,
                 manifest,
@@ -64,13 +65,14 @@ pub async fn run(cli: Cli) -> i32 {
             }
             match e.kind {
                 ErrorKind::Interrupted => exit::INTERRUPTED,
+                ErrorKind::Found => exit::FOUND_PROBLEMS,
                 _ => exit::ERROR,
             }
         }
     }
 }
 
-fn settings(
+pub(crate) fn settings(
     global: &Global,
     conn: &Connections,
     create_tables: bool,
@@ -94,7 +96,7 @@ fn settings(
 }
 
 /// Resolves when the user asks to stop (Ctrl-C or SIGTERM).
-async fn shutdown() {
+pub(crate) async fn shutdown() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -257,20 +259,37 @@ async fn rollback(global: &Global, run: &crate::args::RunTarget) -> Result<i32, 
         let rows: Vec<Vec<String>> = r
             .restored
             .iter()
-            .map(|t| vec![t.clone(), "restored".into(), format!("from {}", r.previous_schema)])
+            .map(|t| {
+                vec![
+                    t.clone(),
+                    "restored".into(),
+                    format!("from {}", r.previous_schema),
+                ]
+            })
             .chain(r.removed.iter().map(|t| {
-                vec![t.clone(), "removed".into(), "created by the run; it had no earlier version".into()]
+                vec![
+                    t.clone(),
+                    "removed".into(),
+                    "created by the run; it had no earlier version".into(),
+                ]
             }))
             .collect();
         println!("{}", render_table(&["table", "action", "note"], &rows));
         for s in &r.sequences {
             println!("sequence {s}");
         }
+        if r.watermarks_cleared > 0 {
+            println!(
+                "{} delta-sync watermarks set by the run or after it removed: the next delta-sync \
+                 reads again from the previous full load (or pass --since).",
+                r.watermarks_cleared
+            );
+        }
         println!(
-            "run {}: rolled back; {} tables restored as they were before the run. The run's tables \
+            "run {}: rolled back; {} restored as they were before the run. The run's tables \
              are kept in schema {} until `cutover finalize --run {}`.",
             r.run_id,
-            r.restored.len(),
+            tables_count(r.restored.len()),
             r.rolled_back_schema,
             r.run_id
         );
@@ -283,17 +302,24 @@ async fn finalize(global: &Global, run: &crate::args::RunTarget) -> Result<i32, 
     let r = cutover_engine::finalize::finalize(&target, &global.state_schema, &run.run).await?;
     if !global.quiet {
         for (schema, tables) in &r.dropped {
-            println!("dropped schema {schema} ({tables} tables)");
+            println!("dropped schema {schema} ({})", tables_count(*tables));
         }
-        println!(
-            "run {}: finalized ({}); it can no longer be rolled back.",
-            r.run_id,
-            if r.dropped.is_empty() {
-                "nothing was left to drop".to_string()
-            } else {
-                format!("status {}", r.status)
-            }
-        );
+        if r.status == cutover_engine::run_record::status::ROLLED_BACK {
+            println!(
+                "run {}: the tables of this rolled-back run were dropped; the target is unchanged.",
+                r.run_id
+            );
+        } else {
+            println!(
+                "run {}: finalized; {}, so it can no longer be rolled back.",
+                r.run_id,
+                if r.dropped.is_empty() {
+                    "the contents from before it were already gone"
+                } else {
+                    "the contents from before it were dropped"
+                }
+            );
+        }
     }
     Ok(exit::OK)
 }
@@ -318,7 +344,9 @@ async fn reconcile(
     use cutover_engine::reconcile::{reconcile, ReconcileOptions};
     let s = settings(global, conn, false)?;
     if !(0.0..=1.0).contains(&max_missing_ratio) {
-        return Err(EngineError::config("--max-missing-ratio must be between 0 and 1"));
+        return Err(EngineError::config(
+            "--max-missing-ratio must be between 0 and 1",
+        ));
     }
     let manifest = match &against_manifest {
         Some(path) => {
@@ -346,8 +374,9 @@ async fn reconcile(
         std::fs::File::create(path)
             .map_err(|e| EngineError::runtime(format!("cannot write {}: {e}", path.display())))
     };
-    write_report_csv(create(&files.output)?, &outcome.tables)
-        .map_err(|e| EngineError::runtime(format!("cannot write {}: {e}", files.output.display())))?;
+    write_report_csv(create(&files.output)?, &outcome.tables).map_err(|e| {
+        EngineError::runtime(format!("cannot write {}: {e}", files.output.display()))
+    })?;
     if let Some(path) = &files.json {
         write_json(path, &outcome)?;
     }
@@ -370,7 +399,12 @@ async fn reconcile(
                     t.changed.to_string(),
                     t.rejected_at_source.to_string(),
                     format!("{:.2}%", t.completeness_pct),
-                    if t.gate_failure.is_some() { "FAIL" } else { "pass" }.to_string(),
+                    if t.gate_failure.is_some() {
+                        "FAIL"
+                    } else {
+                        "pass"
+                    }
+                    .to_string(),
                 ]
             })
             .collect();
@@ -385,7 +419,11 @@ async fn reconcile(
             )
         );
         for t in outcome.tables.iter().filter(|t| t.gate_failure.is_some()) {
-            println!("FAIL  {}: {}", t.table, t.gate_failure.as_deref().unwrap_or(""));
+            println!(
+                "FAIL  {}: {}",
+                t.table,
+                t.gate_failure.as_deref().unwrap_or("")
+            );
         }
         println!(
             "{}",
@@ -403,4 +441,8 @@ async fn reconcile(
     } else {
         exit::FOUND_PROBLEMS
     })
+}
+
+fn tables_count(n: usize) -> String {
+    format!("{n} table{}", if n == 1 { "" } else { "s" })
 }

@@ -2,6 +2,7 @@
 //! summary, map the outcome to an exit code. No migration logic lives here.
 mod args;
 mod commands;
+mod delta;
 mod printer;
 
 use clap::Parser;

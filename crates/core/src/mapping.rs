@@ -140,6 +140,13 @@ pub struct ColumnSpec {
     /// What happens to a row whose value fails.
     #[serde(default)]
     pub on_error: OnError,
+    /// Rules the column's values must pass: checked on the target by `cutover validate` and on
+    /// the transformed source rows by `cutover plan` (see [`crate::rules`]).
+    #[serde(default)]
+    pub checks: Option<crate::rules::Checks>,
+    /// The column holds personal data: its values are masked in findings.
+    #[serde(default)]
+    pub pii: bool,
     /// Span of the column's name in the file (its section header or inline key).
     #[serde(skip)]
     pub span: Span,
@@ -256,6 +263,11 @@ impl TableSpec {
 }
 
 impl Columns {
+    /// Keeps only the column sections `keep` says yes to (e.g. a table's key columns).
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.0.retain(|(name, _)| keep(name));
+    }
+
     /// The section of target column `name`.
     pub fn get(&self, name: &str) -> Option<&ColumnSpec> {
         self.0.iter().find(|(n, _)| n == name).map(|(_, c)| c)

@@ -57,7 +57,11 @@ pub fn key_json(program: &TableProgram, batch: &RecordBatch, row: usize) -> Stri
 }
 
 /// Runs `COPY (<dml> RETURNING …) TO STDOUT (FORMAT binary)` and decodes what it returns.
-async fn copy_returning(client: &Client, sql: &str, names: &[String]) -> Result<Vec<RecordBatch>> {
+pub(crate) async fn copy_returning(
+    client: &Client,
+    sql: &str,
+    names: &[String],
+) -> Result<Vec<RecordBatch>> {
     let stream = client
         .copy_out(sql)
         .await
@@ -169,6 +173,15 @@ pub async fn reject_check_violations(
     reject_where(client, stage, program, &cond, &reason, "", tally).await
 }
 
+/// Where the parents of staged rows are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parents {
+    /// A full load: every parent of a staged table is staged too.
+    Staged,
+    /// A delta: parents are in the target (already merged) or staged in the same delta.
+    TargetAndStaged,
+}
+
 /// The orphan condition of a foreign key on staging table `child` (alias `c`).
 fn orphan_cond(fk: &ForeignKey, parent: &str) -> String {
     let not_null = fk
@@ -195,6 +208,7 @@ pub async fn resolve_orphans(
     programs: &[std::sync::Arc<TableProgram>],
     ddl: &std::collections::HashMap<String, TableDdl>,
     tallies: &mut [TableTally],
+    parents: Parents,
 ) -> Result<u64> {
     let staged: std::collections::HashSet<&str> =
         programs.iter().map(|p| p.target.name.as_str()).collect();
@@ -207,12 +221,25 @@ pub async fn resolve_orphans(
             };
             for con in &d.constraints {
                 let Some(fk) = &con.references else { continue };
-                let parent =
-                    if fk.schema == program.target.schema && staged.contains(fk.table.as_str()) {
-                        stage.table(&fk.table)
-                    } else {
-                        format!("{}.{}", quote_ident(&fk.schema), quote_ident(&fk.table))
-                    };
+                let in_target = format!("{}.{}", quote_ident(&fk.schema), quote_ident(&fk.table));
+                let is_staged =
+                    fk.schema == program.target.schema && staged.contains(fk.table.as_str());
+                let parent = match parents {
+                    _ if !is_staged => in_target,
+                    Parents::Staged => stage.table(&fk.table),
+                    Parents::TargetAndStaged => {
+                        let cols = fk
+                            .ref_columns
+                            .iter()
+                            .map(|c| quote_ident(c))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        format!(
+                            "(SELECT {cols} FROM {in_target} UNION ALL SELECT {cols} FROM {})",
+                            stage.table(&fk.table)
+                        )
+                    }
+                };
                 let policy = fk
                     .columns
                     .first()
@@ -334,13 +361,18 @@ async fn null_where(
             filed.push(Adjustment {
                 key: key_json(program, &new_rows, r),
                 column: fk.columns.join(","),
-                reason: format!("orphan reference set to NULL: no `{}` row matches", fk.table),
+                reason: format!(
+                    "orphan reference set to NULL: no `{}` row matches",
+                    fk.table
+                ),
                 phase: "nulled",
                 key_hash: Some(hex::encode(old.bucket_hash)),
             });
         }
     }
-    stage.write_adjustments(client, &program.target.name, &filed).await?;
+    stage
+        .write_adjustments(client, &program.target.name, &filed)
+        .await?;
     tally.nulled += count;
     Ok(count)
 }

@@ -12,6 +12,9 @@ pub enum ErrorKind {
     Runtime,
     /// Stopped by Ctrl-C / SIGTERM.
     Interrupted,
+    /// The run worked and stopped on a problem it was told to stop on (e.g. a delta-sync
+    /// conflict under `--on-conflict fail`); nothing was changed.
+    Found,
 }
 
 /// An engine failure with a message that says what failed and what to do.
@@ -33,6 +36,13 @@ impl EngineError {
     pub fn runtime(message: impl Into<String>) -> Self {
         EngineError {
             kind: ErrorKind::Runtime,
+            message: message.into(),
+        }
+    }
+
+    pub fn found(message: impl Into<String>) -> Self {
+        EngineError {
+            kind: ErrorKind::Found,
             message: message.into(),
         }
     }

@@ -35,6 +35,33 @@ pub async fn export_snapshot(source: &ConnInfo) -> Result<Snapshot> {
     })
 }
 
+/// The commit-safe horizon of a snapshot about to be taken: the earlier of the current time and
+/// the start of the oldest transaction then holding a transaction id (a writer). Read in its own
+/// transaction *before* the snapshot: a writer running when the snapshot is taken was either
+/// already running here (so it is counted) or started later (so its start is after this time).
+/// Any row invisible to the snapshot was written by a transaction that started at or after the
+/// horizon, so its cursor (set by that transaction's clock) is at or after it too.
+/// Returns RFC 3339 text (UTC).
+pub async fn horizon(source: &ConnInfo) -> Result<String> {
+    let client = source.connect().await?;
+    let row = client
+        .query_one(
+            "SELECT to_char(least(clock_timestamp(),
+                        (SELECT min(xact_start) FROM pg_catalog.pg_stat_activity
+                         WHERE backend_xid IS NOT NULL AND pid <> pg_catalog.pg_backend_pid()))
+                    AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+            &[],
+        )
+        .await
+        .map_err(|e| {
+            PgError::db(
+                "cannot read the oldest running transaction on the source",
+                e,
+            )
+        })?;
+    Ok(row.get(0))
+}
+
 /// Opens a source connection reading in the given snapshot (or in its own repeatable-read
 /// snapshot when `snapshot` is `None`). The transaction stays open for the connection's life.
 pub async fn open_reader(source: &ConnInfo, snapshot: Option<&str>) -> Result<Client> {

@@ -3,6 +3,7 @@
 //! what to do with a bad row — and reports progress through an [`observer::Observer`]; it never
 //! formats terminal output.
 pub mod cleanup;
+pub mod delta;
 pub mod error;
 pub mod extract;
 pub mod finalize;
@@ -18,6 +19,7 @@ pub mod run_record;
 pub mod settings;
 pub mod stage;
 pub mod swap;
+pub mod validate;
 
 pub use error::{EngineError, ErrorKind};
 pub use observer::{Event, Observer};

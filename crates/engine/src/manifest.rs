@@ -20,6 +20,10 @@ pub struct Manifest {
     pub finished_at: String,
     /// Schema holding the target's contents from before this run (for rollback).
     pub previous_schema: Option<String>,
+    /// Commit-safe horizon of the snapshot (RFC 3339): every source change invisible to the
+    /// run has a cursor at or after it (the watermark delta-sync starts from).
+    #[serde(default)]
+    pub horizon: Option<String>,
     /// Per table, in load order.
     pub tables: Vec<TableManifest>,
 }

@@ -215,6 +215,7 @@ impl Job<'_> {
         started: chrono::DateTime<chrono::Utc>,
     ) -> Result<Manifest> {
         self.stage.create(target).await?;
+        let horizon = crate::extract::horizon(&self.settings.source).await?;
         let snapshot = export_snapshot(&self.settings.source).await?;
 
         // Plan the chunks: largest tables first so the workers finish together.
@@ -305,6 +306,7 @@ impl Job<'_> {
             started_at: started.to_rfc3339(),
             finished_at: chrono::Utc::now().to_rfc3339(),
             previous_schema: Some(self.stage.prev.clone()),
+            horizon: Some(horizon.clone()),
             tables,
         };
         self.observer
@@ -312,12 +314,22 @@ impl Job<'_> {
         let json =
             serde_json::to_value(&manifest).map_err(|e| EngineError::runtime(e.to_string()))?;
         let created: std::collections::HashSet<String> = self.created.keys().cloned().collect();
+        let watermarks: Vec<(String, String)> = self
+            .programs
+            .iter()
+            .filter_map(|p| p.cursor.clone().map(|c| (p.target.name.clone(), c)))
+            .collect();
+        let extras = crate::swap::SwapExtras {
+            created: &created,
+            watermarks: &watermarks,
+            horizon: &horizon,
+        };
         swap(
             target,
             self.stage,
             self.programs,
             self.ddl,
-            &created,
+            &extras,
             state,
             &json,
             &snapshot_id,
@@ -449,7 +461,15 @@ impl Job<'_> {
             reject_check_violations(target, self.stage, p, &rebuilds[i].checks, &mut tallies[i])
                 .await?;
         }
-        resolve_orphans(target, self.stage, self.programs, self.ddl, tallies).await?;
+        resolve_orphans(
+            target,
+            self.stage,
+            self.programs,
+            self.ddl,
+            tallies,
+            crate::cleanup::Parents::Staged,
+        )
+        .await?;
 
         self.observer.event(Event::Phase("building indexes".into()));
         let queue: Mutex<VecDeque<String>> = Mutex::new(

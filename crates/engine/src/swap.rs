@@ -15,17 +15,28 @@ use tokio_postgres::Client;
 use crate::error::Result;
 use crate::stage::Stage;
 
+/// What the swap records beside the tables.
+pub struct SwapExtras<'a> {
+    /// Tables created by this run (`--create-tables`): nothing to move out for them.
+    pub created: &'a std::collections::HashSet<String>,
+    /// `(target table, cursor column)` of the tables delta-sync can follow.
+    pub watermarks: &'a [(String, String)],
+    /// The commit-safe horizon of the run's snapshot (RFC 3339): the new watermark.
+    pub horizon: &'a str,
+}
+
 /// Swaps the staged tables in. `manifest` is stored in the run's row of the state schema.
 pub async fn swap(
     client: &mut Client,
     stage: &Stage,
     programs: &[Arc<TableProgram>],
     ddl: &HashMap<String, TableDdl>,
-    created: &std::collections::HashSet<String>,
+    extras: &SwapExtras<'_>,
     state: &StateSchema,
     manifest: &serde_json::Value,
     snapshot: &str,
 ) -> Result<()> {
+    let created = extras.created;
     let tx = client
         .transaction()
         .await
@@ -90,6 +101,8 @@ pub async fn swap(
     )
     .await
     .map_err(err("cannot file the rejected rows".into()))?;
+    record_watermarks(&tx, state, extras.watermarks, extras.horizon, &stage.run_id).await?;
+    state.record_write(&tx, &stage.run_id).await?;
     state
         .finish_run(
             &tx,
@@ -112,5 +125,32 @@ pub async fn swap(
             e,
         )
     })?;
+    Ok(())
+}
+
+/// Records the delta-sync watermark of each table with a cursor column (`(table, cursor)`):
+/// the commit-safe horizon of the snapshot the run read. In the run's writing transaction, so
+/// a watermark never moves past data that was not committed.
+pub async fn record_watermarks<C: tokio_postgres::GenericClient>(
+    client: &C,
+    state: &StateSchema,
+    tables: &[(String, String)],
+    watermark: &str,
+    run_id: &str,
+) -> Result<()> {
+    for (table, cursor) in tables {
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO {} (table_name, cursor_column, watermark, run_id) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (table_name) DO UPDATE SET cursor_column = EXCLUDED.cursor_column,
+                        watermark = EXCLUDED.watermark, run_id = EXCLUDED.run_id, updated_at = now()",
+                    state.table("watermarks")
+                ),
+                &[table, cursor, &watermark, &run_id],
+            )
+            .await
+            .map_err(|e| PgError::db(format!("cannot record the watermark of `{table}`"), e))?;
+    }
     Ok(())
 }

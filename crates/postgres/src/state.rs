@@ -56,7 +56,14 @@ impl StateSchema {
                'transform: the mapping refused the row (key = source key); constraint: the target refused it at load (key = target key); nulled: an orphan reference was set to NULL at load';
              COMMENT ON COLUMN {s}.rejects.key_hash IS
                'hex blake3 of the canonical target key bytes (constraint and nulled rows), used by reconcile';
+             ALTER TABLE {s}.rejects ADD COLUMN IF NOT EXISTS phase text NOT NULL DEFAULT 'transform';
+             ALTER TABLE {s}.rejects ADD COLUMN IF NOT EXISTS key_hash text;
              CREATE INDEX IF NOT EXISTS rejects_run_table ON {s}.rejects (run_id, table_name);
+             CREATE TABLE IF NOT EXISTS {s}.writes (
+                run_id text NOT NULL,
+                xid bigint NOT NULL);
+             COMMENT ON TABLE {s}.writes IS
+               'transactions in which cutover wrote target rows (32-bit xids): a target row whose xmin is newer than the last full load and not one of these was written by someone else (a delta-sync conflict)';
              CREATE TABLE IF NOT EXISTS {s}.watermarks (
                 table_name text PRIMARY KEY,
                 cursor_column text NOT NULL,
@@ -89,6 +96,21 @@ impl StateSchema {
             .await
             .map(|_| ())
             .map_err(|e| PgError::db("cannot record the run in the state schema", e))
+    }
+
+    /// Records that the current transaction writes target rows for this run.
+    pub async fn record_write<C: GenericClient>(&self, client: &C, run_id: &str) -> Result<()> {
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO {} (run_id, xid) VALUES ($1, (pg_catalog.pg_current_xact_id()::text::bigint % 4294967296))",
+                    self.table("writes")
+                ),
+                &[&run_id],
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| PgError::db("cannot record the writing transaction", e))
     }
 
     /// Records the end of a run: its status, the snapshot, an error message, the manifest.

@@ -17,6 +17,8 @@ pub struct Differences {
     pub extra: u64,
     pub changed: u64,
     pub rows: Vec<DiffRow>,
+    /// Key bytes of every extra row (delta-sync deletes them).
+    pub extra_keys: Vec<Vec<u8>>,
 }
 
 /// Compares the records of the differing fine buckets of both sides.
@@ -30,10 +32,17 @@ pub fn diff_buckets(
 ) -> Result<Differences> {
     let mut by_partition: BTreeMap<usize, HashSet<u32>> = BTreeMap::new();
     for &b in buckets {
-        by_partition.entry(SpillFiles::partition_of(b)).or_default().insert(b);
+        by_partition
+            .entry(SpillFiles::partition_of(b))
+            .or_default()
+            .insert(b);
     }
     let mut out = Differences::default();
-    let names: Vec<&str> = program.target_columns.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<&str> = program
+        .target_columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     for (p, wanted) in by_partition {
         let mut expected: HashMap<Vec<u8>, Vec<Record>> = HashMap::new();
         for r in source.read(p, &wanted)? {
@@ -62,6 +71,7 @@ pub fn diff_buckets(
                 }
                 None => {
                     out.extra += 1;
+                    out.extra_keys.push(t.key.clone());
                     rows.push(row(program, table, &t.key, DiffKind::Extra, Vec::new()));
                 }
             }
@@ -83,7 +93,13 @@ pub fn diff_buckets(
     Ok(out)
 }
 
-fn row(program: &TableProgram, table: &str, key: &[u8], kind: DiffKind, cols: Vec<String>) -> DiffRow {
+fn row(
+    program: &TableProgram,
+    table: &str,
+    key: &[u8],
+    kind: DiffKind,
+    cols: Vec<String>,
+) -> DiffRow {
     DiffRow {
         table: table.to_string(),
         key: key_json(program, key),
@@ -103,14 +119,13 @@ pub fn key_json(program: &TableProgram, key: &[u8]) -> String {
         .map(|(i, v)| match v {
             None => serde_json::Value::Null,
             Some(bytes) => {
-                let ty = program
-                    .key
-                    .get(i)
-                    .map(|&k| &program.target_columns[k].ty);
+                let ty = program.key.get(i).map(|&k| &program.target_columns[k].ty);
                 let text = ty
                     .and_then(|ty| value::decode(ty, bytes).ok())
                     .and_then(|v| v.as_text().map(|t| t.into_owned()));
-                serde_json::Value::String(text.unwrap_or_else(|| format!("\\x{}", hex::encode(bytes))))
+                serde_json::Value::String(
+                    text.unwrap_or_else(|| format!("\\x{}", hex::encode(bytes))),
+                )
             }
         })
         .collect();

@@ -91,7 +91,9 @@ pub async fn reconcile(
     crate::resolve::read_mapping(settings)?;
     let source = settings.source.connect().await?;
     let target = settings.target.connect().await?;
-    observer.event(Event::Phase("reading catalogs and checking the mapping".into()));
+    observer.event(Event::Phase(
+        "reading catalogs and checking the mapping".into(),
+    ));
     let resolved = resolve(settings, &source, &target).await?;
     if let Some(f) = resolved
         .findings
@@ -101,9 +103,16 @@ pub async fn reconcile(
         return Err(EngineError::config(crate::migrate::describe(f)));
     }
     let mut errors: Vec<TableReport> = Vec::new();
-    for f in resolved.findings.iter().filter(|f| f.severity == Severity::Blocker) {
+    for f in resolved
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Blocker)
+    {
         let table = f.table.clone().unwrap_or_default();
-        if let Some(e) = errors.iter_mut().find(|e| e.table.ends_with(&format!(".{table}"))) {
+        if let Some(e) = errors
+            .iter_mut()
+            .find(|e| e.table.ends_with(&format!(".{table}")))
+        {
             let msg = e.error.get_or_insert_with(String::new);
             msg.push_str("; ");
             msg.push_str(&crate::migrate::describe(f));
@@ -140,7 +149,9 @@ pub async fn reconcile(
         let dst = open_reader(&settings.target, Some(&dst_snap.id)).await?;
         loop {
             let next = queue.lock().expect("queue lock").pop_front();
-            let Some(i) = next else { return Ok::<(), EngineError>(()) };
+            let Some(i) = next else {
+                return Ok::<(), EngineError>(());
+            };
             let p = programs[i].clone();
             let ledger = Arc::new(ledgers.get(&p.target.name).cloned().unwrap_or_default());
             let (report, diffs) = match ctx.table(&src, &dst, p.clone(), ledger).await {
@@ -151,7 +162,10 @@ pub async fn reconcile(
                     Vec::new(),
                 ),
             };
-            results.lock().expect("results lock").push((i, report, diffs));
+            results
+                .lock()
+                .expect("results lock")
+                .push((i, report, diffs));
         }
     });
     futures_util::future::try_join_all(workers).await?;
@@ -235,8 +249,9 @@ fn gate(r: &mut TableReport, opts: &ReconcileOptions) {
     }
 }
 
-/// Rows the last complete `migrate full` rejected or altered at load (beyond the mapping), by
-/// target table: reconcile applies the same decisions to the expected side.
+/// Rows the last complete `migrate full` and the delta-syncs after it rejected or altered at
+/// load (beyond the mapping), by target table: reconcile applies the same decisions to the
+/// expected side. A delta-sync that later loads such a row removes its entry.
 async fn load_ledgers(
     target: &Client,
     state_schema: &str,
@@ -244,7 +259,10 @@ async fn load_ledgers(
 ) -> Result<HashMap<String, Ledger>> {
     let state = StateSchema::new(state_schema);
     let exists: bool = target
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&state.table("rejects")])
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&state.table("rejects")],
+        )
         .await
         .map_err(|e| PgError::db("cannot look for the state schema", e))?
         .get(0);
@@ -255,10 +273,16 @@ async fn load_ledgers(
     let rows = target
         .query(
             &format!(
-                "WITH last AS (SELECT run_id FROM {runs} WHERE kind = 'migrate-full' AND status = 'complete'
-                               ORDER BY finished_at DESC LIMIT 1)
+                "WITH last AS (SELECT run_id, finished_at FROM {runs}
+                               WHERE kind = 'migrate-full' AND status = 'complete'
+                               ORDER BY finished_at DESC LIMIT 1),
+                      since AS (SELECT run_id FROM last
+                                UNION ALL
+                                SELECT r.run_id FROM {runs} r, last
+                                WHERE r.kind = 'delta-sync' AND r.status = 'complete'
+                                  AND r.finished_at > last.finished_at)
                  SELECT table_name, key_hash, phase, coalesce(column_name, '')
-                 FROM {rejects} WHERE run_id IN (SELECT run_id FROM last)
+                 FROM {rejects} WHERE run_id IN (SELECT run_id FROM since)
                    AND phase IN ('constraint', 'nulled') AND key_hash IS NOT NULL",
                 runs = state.table("runs"),
                 rejects = state.table("rejects"),
@@ -269,7 +293,9 @@ async fn load_ledgers(
         .map_err(|e| PgError::db("cannot read the load ledger from the state schema", e))?;
     for r in rows {
         let table: String = r.get(0);
-        let Some(p) = programs.iter().find(|p| p.target.name == table) else { continue };
+        let Some(p) = programs.iter().find(|p| p.target.name == table) else {
+            continue;
+        };
         let mut hash = [0u8; 32];
         if hex::decode_to_slice(r.get::<_, String>(1), &mut hash).is_err() {
             continue;
@@ -315,7 +341,8 @@ impl Ctx<'_> {
         let name = format!("{}.{}", p.target.schema, p.target.name);
         self.observer.event(Event::TableStarted {
             table: p.target.name.clone(),
-            estimated_rows: (p.source.estimated_rows.max(0) + p.target.estimated_rows.max(0)) as u64,
+            estimated_rows: (p.source.estimated_rows.max(0) + p.target.estimated_rows.max(0))
+                as u64,
         });
         let ncols = p.target_columns.len();
         let dir = self.spill_root.join(&p.target.name);
@@ -324,7 +351,13 @@ impl Ctx<'_> {
             .against_manifest
             .as_ref()
             .and_then(|m| m.tables.iter().find(|t| t.target == name))
-            .filter(|t| t.digest_columns == p.target_columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>());
+            .filter(|t| {
+                t.digest_columns
+                    == p.target_columns
+                        .iter()
+                        .map(|c| c.name.clone())
+                        .collect::<Vec<_>>()
+            });
 
         let dst_worker = SideWorker::new(
             p.clone(),
@@ -398,14 +431,22 @@ impl Ctx<'_> {
         };
 
         let buckets = src_w.leaves.differing(&dst_w.leaves);
-        let (src_rows, rejected, src_leaves) = (src_w.rows_read, src_w.rejected, src_w.leaves.clone());
+        let (src_rows, rejected, src_leaves) =
+            (src_w.rows_read, src_w.rejected, src_w.leaves.clone());
         let (dst_rows, dst_leaves) = (dst_w.rows_read, dst_w.leaves.clone());
         let src_spill = src_w.into_spill()?;
         let dst_spill = dst_w.into_spill()?;
         let d = if buckets.is_empty() {
             diff::Differences::default()
         } else {
-            diff::diff_buckets(&p, &name, &buckets, &src_spill, &dst_spill, self.opts.diff_limit)?
+            diff::diff_buckets(
+                &p,
+                &name,
+                &buckets,
+                &src_spill,
+                &dst_spill,
+                self.opts.diff_limit,
+            )?
         };
         let _ = std::fs::remove_dir_all(&dir);
         let k_src = choose_k(src_leaves.rows());
@@ -442,7 +483,11 @@ impl Ctx<'_> {
             elapsed_ms: started.elapsed().as_millis() as u64,
             k: k_src,
             digest_columns: p.target_columns.iter().map(|c| c.name.clone()).collect(),
-            key_columns: p.key.iter().map(|&k| p.target_columns[k].name.clone()).collect(),
+            key_columns: p
+                .key
+                .iter()
+                .map(|&k| p.target_columns[k].name.clone())
+                .collect(),
             error: None,
             gate_failure: None,
         };

@@ -59,7 +59,11 @@ impl SideWorker {
         let names: Vec<String> = if transform {
             program.source_columns.clone()
         } else {
-            program.target_columns.iter().map(|c| c.name.clone()).collect()
+            program
+                .target_columns
+                .iter()
+                .map(|c| c.name.clone())
+                .collect()
         };
         SideWorker {
             decoder: CopyDecoder::new(&names, BATCH_ROWS, BATCH_BYTES),
@@ -108,7 +112,10 @@ impl SideWorker {
                 }
                 let mut digest = d.digest;
                 let mut row = row;
-                if let Some(adj) = (!ledger.is_empty()).then(|| ledger.get(&d.bucket_hash)).flatten() {
+                if let Some(adj) = (!ledger.is_empty())
+                    .then(|| ledger.get(&d.bucket_hash))
+                    .flatten()
+                {
                     match adj {
                         Adjust::Rejected => {
                             rejected += 1;

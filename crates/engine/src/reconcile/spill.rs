@@ -92,7 +92,8 @@ impl SpillWriter {
     pub fn finish(mut self) -> Result<SpillFiles> {
         for (p, f) in self.files.iter_mut().enumerate() {
             if let Some(w) = f.as_mut() {
-                w.flush().map_err(|e| io_err(&Self::path(&self.dir, p), e))?;
+                w.flush()
+                    .map_err(|e| io_err(&Self::path(&self.dir, p), e))?;
             }
         }
         Ok(SpillFiles {
@@ -211,7 +212,9 @@ mod tests {
         w.add(5000, &[2; 32], &key, &row).unwrap();
         w.add(6, &[3; 32], &key, &row).unwrap();
         let f = w.finish().unwrap();
-        let got = f.read(SpillFiles::partition_of(5), &HashSet::from([6])).unwrap();
+        let got = f
+            .read(SpillFiles::partition_of(5), &HashSet::from([6]))
+            .unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].digest, [3; 32]);
         assert_eq!(got[0].key, key);

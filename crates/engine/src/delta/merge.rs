@@ -1,0 +1,495 @@
+//! One table of a delta-sync cycle: stage the window, clean it, settle conflicts, keep the
+//! manifest's leaves current, merge by key; and the key-set comparison that finds deletes.
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_array::builder::BinaryBuilder;
+use arrow_array::{ArrayRef, RecordBatch};
+use bytes::BytesMut;
+use chrono::{DateTime, Utc};
+use cutover_core::batch::binary_schema;
+use cutover_core::catalog::{quote_ident, TableInfo};
+use cutover_core::digest::{split_values, Leaves, RowHasher, FINE_K};
+use cutover_core::mapping::Mapping;
+use cutover_core::program::TableProgram;
+use cutover_postgres::catalog::TableDdl;
+use cutover_postgres::state::StateSchema;
+use cutover_postgres::{copy_encode, PgError};
+use futures_util::SinkExt;
+use tokio_postgres::Client;
+
+use super::{refresh_entry, window, Deletes, DeltaOptions, OnConflict, TableDelta};
+use crate::cleanup::{
+    copy_returning, reject_check_violations, resolve_orphans, Parents, TableTally,
+};
+use crate::error::{EngineError, Result};
+use crate::extract::{copy_out_sql, select_sql};
+use crate::load::{run_chunk, ChunkWorker};
+use crate::manifest::TableManifest;
+use crate::observer::{Event, SharedObserver};
+use crate::reconcile::diff::diff_buckets;
+use crate::reconcile::side::{Ledger, SideWorker};
+use crate::reconcile::spill::SpillWriter;
+use crate::settings::Settings;
+use crate::stage::{column_list, rebuild_sql, Stage};
+
+/// Everything a cycle needs besides the connections.
+pub struct Cycle<'a> {
+    pub settings: &'a Settings,
+    pub opts: &'a DeltaOptions,
+    pub observer: SharedObserver,
+    pub state: &'a StateSchema,
+    pub run_id: &'a str,
+    pub mapping: &'a Mapping,
+    pub mapping_file: String,
+    pub ddl: &'a HashMap<String, TableDdl>,
+}
+
+/// `t.k1 = s.k1 AND …` over a program's key columns.
+fn key_join(p: &TableProgram, t: &str, s: &str) -> String {
+    p.key
+        .iter()
+        .map(|&k| {
+            let c = quote_ident(&p.target_columns[k].name);
+            format!("{t}.{c} = {s}.{c}")
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+fn names(p: &TableProgram) -> Vec<String> {
+    p.target_columns.iter().map(|c| c.name.clone()).collect()
+}
+
+fn qualified_cols(p: &TableProgram, alias: &str) -> String {
+    p.target_columns
+        .iter()
+        .map(|c| format!("{alias}.{}", quote_ident(&c.name)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Adds (or subtracts) the digests of `batches` to manifest leaves; returns their bucket hashes.
+fn fold_digests(
+    p: &TableProgram,
+    batches: &[RecordBatch],
+    leaves: Option<&mut Leaves>,
+    add: bool,
+) -> Vec<[u8; 32]> {
+    let mut hasher = RowHasher::default();
+    let mut hashes = Vec::new();
+    let mut leaves = leaves;
+    for b in batches {
+        for r in 0..b.num_rows() {
+            let d = hasher.digest_row(b, r, &p.key);
+            if let Some(l) = leaves.as_deref_mut() {
+                if add {
+                    l.add(&d.bucket_hash, &d.digest);
+                } else {
+                    l.sub(&d.bucket_hash, &d.digest);
+                }
+            }
+            hashes.push(d.bucket_hash);
+        }
+    }
+    hashes
+}
+
+impl Cycle<'_> {
+    /// Stages, cleans, settles and merges one table's window.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn table(
+        &self,
+        target: &Client,
+        reader: &Client,
+        stage: &Stage,
+        p: &Arc<TableProgram>,
+        cursor: &str,
+        lower: &DateTime<Utc>,
+        until: Option<&DateTime<Utc>>,
+        full_xid: Option<i64>,
+        entry: Option<&mut TableManifest>,
+    ) -> Result<TableDelta> {
+        let started = Instant::now();
+        let name = p.target.name.clone();
+        let src_col = p.source.column(cursor).ok_or_else(|| {
+            EngineError::config(format!(
+                "cursor column `{cursor}` is not a column of the source table"
+            ))
+        })?;
+        let window = window::window_sql(cursor, &src_col.ty, lower, until)?;
+        self.observer.event(Event::TableStarted {
+            table: name.clone(),
+            estimated_rows: 0,
+        });
+        let null_cursor: i64 = reader
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM {} WHERE {} IS NULL{}",
+                    p.source.qualified(),
+                    quote_ident(cursor),
+                    p.filter
+                        .as_ref()
+                        .map(|f| format!(" AND ({f})"))
+                        .unwrap_or_default()
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| PgError::db("cannot count rows with a NULL cursor", e))?
+            .get(0);
+        if null_cursor > 0 {
+            self.observer.event(Event::Warning(format!(
+                "{name}: {null_cursor} source rows have a NULL `{cursor}`; they are read on every run"
+            )));
+        }
+        let t = p.target.qualified();
+        let s = stage.table(&name);
+        target
+            .batch_execute(&stage.create_table_sql(p))
+            .await
+            .map_err(|e| PgError::db("cannot create the delta's staging table", e))?;
+        let w = run_chunk(
+            reader,
+            &copy_out_sql(&select_sql(p, None, Some(&window))),
+            Some((target, &stage.copy_in_sql(p, false))),
+            ChunkWorker::new(p.clone(), true, self.observer.clone()),
+        )
+        .await?;
+        stage.write_rejects(target, &name, &w.rejects).await?;
+        let mut tally = TableTally {
+            leaves: Leaves::new(FINE_K),
+            source_rows: w.rows_read,
+            loaded_rows: w.rows_written,
+            rejected: w.rejects.len() as u64,
+            nulled: w.nulled,
+        };
+        let empty = TableDdl::default();
+        let ddl = self.ddl.get(&name).unwrap_or(&empty);
+        let rb = rebuild_sql(target, stage, p, ddl, &HashMap::new()).await?;
+        reject_check_violations(target, stage, p, &rb.checks, &mut tally).await?;
+        resolve_orphans(
+            target,
+            stage,
+            std::slice::from_ref(p),
+            self.ddl,
+            std::slice::from_mut(&mut tally),
+            Parents::TargetAndStaged,
+        )
+        .await?;
+
+        let mut out = TableDelta {
+            table: format!("{}.{}", p.target.schema, name),
+            read: w.rows_read,
+            rejected: tally.rejected,
+            null_cursor: null_cursor as u64,
+            ..TableDelta::default()
+        };
+        let on = key_join(p, "t", "s");
+        if let Some(xid) = full_xid {
+            let conflict = format!(
+                "age(t.xmin) < age({}::text::xid) AND t.xmin::text::bigint NOT IN (SELECT xid FROM {})",
+                xid,
+                self.state.table("writes")
+            );
+            let key_text = p
+                .key
+                .iter()
+                .map(|&k| format!("t.{}::text", quote_ident(&p.target_columns[k].name)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let rows = target
+                .query(
+                    &format!(
+                        "SELECT json_build_array({key_text})::text FROM {t} t JOIN {s} s ON {on}
+                         WHERE {conflict} ORDER BY 1"
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(|e| PgError::db("cannot look for conflicts", e))?;
+            out.conflicts = rows.len() as u64;
+            out.conflict_keys = rows.iter().map(|r| r.get(0)).collect();
+            if out.conflicts > 0 {
+                match self.opts.on_conflict {
+                    OnConflict::Fail => {
+                        return Err(EngineError::found(format!(
+                            "{} target row(s) changed by someone else since cutover wrote them (--on-conflict fail; nothing was changed): {}",
+                            out.conflicts,
+                            out.conflict_keys.iter().take(20).cloned().collect::<Vec<_>>().join(", ")
+                        )))
+                    }
+                    OnConflict::TargetWins => {
+                        target
+                            .execute(&format!("DELETE FROM {s} s USING {t} t WHERE {on} AND {conflict}"), &[])
+                            .await
+                            .map_err(|e| PgError::db("cannot set conflicting rows aside", e))?;
+                    }
+                    OnConflict::SourceWins => {}
+                }
+            }
+        }
+
+        // Leaves: the target rows about to be replaced go out, the staged rows come in.
+        let mut leaves = match &entry {
+            Some(e) => Some(Leaves::from_base64(e.k, &e.leaves).map_err(|err| {
+                EngineError::runtime(format!("manifest leaves of `{name}`: {err}"))
+            })?),
+            None => None,
+        };
+        let old = copy_returning(
+            target,
+            &format!(
+                "COPY (SELECT {} FROM {t} t JOIN {s} s ON {on}) TO STDOUT (FORMAT binary)",
+                qualified_cols(p, "t")
+            ),
+            &names(p),
+        )
+        .await?;
+        fold_digests(p, &old, leaves.as_mut(), false);
+        let new = copy_returning(
+            target,
+            &format!(
+                "COPY (SELECT {} FROM {s}) TO STDOUT (FORMAT binary)",
+                column_list(p)
+            ),
+            &names(p),
+        )
+        .await?;
+        let new_hashes = fold_digests(p, &new, leaves.as_mut(), true);
+        let staged = new_hashes.len() as u64;
+
+        let keys = p
+            .key
+            .iter()
+            .map(|&k| quote_ident(&p.target_columns[k].name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let non_key: Vec<String> = p
+            .target_columns
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !p.key.contains(i))
+            .map(|(_, c)| quote_ident(&c.name))
+            .collect();
+        let action = if non_key.is_empty() {
+            "DO NOTHING".to_string()
+        } else {
+            format!(
+                "DO UPDATE SET {} WHERE ROW({})::text IS DISTINCT FROM ROW({})::text",
+                non_key
+                    .iter()
+                    .map(|c| format!("{c} = EXCLUDED.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                qualified_cols(p, "t"),
+                qualified_cols(p, "EXCLUDED"),
+            )
+        };
+        let cols = column_list(p);
+        let row = target
+            .query_one(
+                &format!(
+                    "WITH m AS (INSERT INTO {t} AS t ({cols}) SELECT {cols} FROM {s}
+                                ON CONFLICT ({keys}) {action} RETURNING (xmax = 0) AS ins)
+                     SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM m"
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| PgError::db("the merge failed", e))?;
+        out.inserted = row.get::<_, i64>(0) as u64;
+        out.updated = row.get::<_, i64>(1) as u64;
+        out.unchanged = staged - out.inserted - out.updated;
+
+        // Rows now loaded are no longer rejected or altered.
+        let hex_hashes: Vec<String> = new_hashes.iter().map(hex::encode).collect();
+        target
+            .execute(
+                &format!(
+                    "DELETE FROM {} WHERE table_name = $1 AND phase IN ('constraint', 'nulled') AND key_hash = ANY($2)",
+                    self.state.table("rejects")
+                ),
+                &[&name, &hex_hashes],
+            )
+            .await
+            .map_err(|e| PgError::db("cannot update the load ledger", e))?;
+        if let (Some(e), Some(l)) = (entry, leaves.as_ref()) {
+            refresh_entry(e, l);
+        }
+        out.elapsed_ms = started.elapsed().as_millis() as u64;
+        self.observer.event(Event::TableFinished {
+            table: name,
+            rows: out.inserted + out.updated,
+            rejected: out.rejected,
+        });
+        Ok(out)
+    }
+
+    /// Finds the target keys the source no longer has (key sets compared through bucket
+    /// digests of the keys alone) and, with `--deletes propagate`, deletes those rows.
+    pub async fn deletes(
+        &self,
+        target: &Client,
+        reader: &Client,
+        stage: &Stage,
+        p: &Arc<TableProgram>,
+        out: &mut TableDelta,
+        entry: Option<&mut TableManifest>,
+    ) -> Result<()> {
+        let kp = Arc::new(self.key_program(p)?);
+        let dir = tempfile::Builder::new()
+            .prefix("cutover-delta-")
+            .tempdir()
+            .map_err(|e| EngineError::runtime(format!("cannot create a spill directory: {e}")))?;
+        let n = kp.target_columns.len();
+        let src = SideWorker::new(
+            kp.clone(),
+            true,
+            Arc::new(Ledger::new()),
+            SpillWriter::new(dir.path().join("source"), n)?,
+            self.observer.clone(),
+        );
+        let dst = SideWorker::new(
+            kp.clone(),
+            false,
+            Arc::new(Ledger::new()),
+            SpillWriter::new(dir.path().join("target"), n)?,
+            self.observer.clone(),
+        );
+        let src = run_chunk(
+            reader,
+            &copy_out_sql(&select_sql(&kp, None, None)),
+            None,
+            src,
+        )
+        .await?;
+        let dst_sql = format!(
+            "COPY (SELECT {} FROM {}) TO STDOUT (FORMAT binary)",
+            column_list(&kp),
+            kp.target.qualified()
+        );
+        let dst = run_chunk(target, &dst_sql, None, dst).await?;
+        let buckets = src.leaves.differing(&dst.leaves);
+        if buckets.is_empty() {
+            return Ok(());
+        }
+        let (src_spill, dst_spill) = (src.into_spill()?, dst.into_spill()?);
+        let d = diff_buckets(&kp, &out.table, &buckets, &src_spill, &dst_spill, Some(0))?;
+        out.deletes_detected = d.extra;
+        if self.opts.deletes != Deletes::Propagate || d.extra_keys.is_empty() {
+            if d.extra > 0 {
+                self.observer.event(Event::Warning(format!(
+                    "{}: {} rows deleted in the source are still in the target (--deletes propagate removes them)",
+                    out.table, d.extra
+                )));
+            }
+            return Ok(());
+        }
+        // The doomed keys go into a keys table by binary COPY, then one DELETE … USING.
+        let keys_table = stage.table(&format!("{}:deleted_keys", p.target.name));
+        let key_cols = column_list(&kp);
+        target
+            .batch_execute(&format!(
+                "CREATE TABLE {keys_table} AS SELECT {key_cols} FROM {} WITH NO DATA",
+                kp.target.qualified()
+            ))
+            .await
+            .map_err(|e| PgError::db("cannot stage the deleted keys", e))?;
+        let mut builders: Vec<BinaryBuilder> = (0..n).map(|_| BinaryBuilder::new()).collect();
+        for k in &d.extra_keys {
+            let values = split_values(k)
+                .ok_or_else(|| EngineError::runtime("internal: malformed key bytes"))?;
+            for (b, v) in builders.iter_mut().zip(values) {
+                b.append_option(v);
+            }
+        }
+        let arrays: Vec<ArrayRef> = builders
+            .iter_mut()
+            .map(|b| Arc::new(b.finish()) as ArrayRef)
+            .collect();
+        let batch = RecordBatch::try_new(binary_schema(&names(&kp)), arrays)
+            .map_err(|e| EngineError::runtime(e.to_string()))?;
+        let mut buf = BytesMut::new();
+        copy_encode::write_header(&mut buf);
+        copy_encode::encode_batch(&batch, &mut buf);
+        copy_encode::write_trailer(&mut buf);
+        let sink = target
+            .copy_in::<_, bytes::Bytes>(&format!(
+                "COPY {keys_table} ({key_cols}) FROM STDIN (FORMAT binary)"
+            ))
+            .await
+            .map_err(|e| PgError::db("cannot stage the deleted keys", e))?;
+        futures_util::pin_mut!(sink);
+        sink.send(buf.freeze())
+            .await
+            .map_err(|e| PgError::db("cannot stage the deleted keys", e))?;
+        sink.finish()
+            .await
+            .map_err(|e| PgError::db("cannot stage the deleted keys", e))?;
+        let gone = copy_returning(
+            target,
+            &format!(
+                "COPY (DELETE FROM {} t USING {keys_table} s WHERE {} RETURNING {}) TO STDOUT (FORMAT binary)",
+                p.target.qualified(),
+                key_join(&kp, "t", "s"),
+                qualified_cols(p, "t")
+            ),
+            &names(p),
+        )
+        .await?;
+        let mut leaves = match &entry {
+            Some(e) => Some(
+                Leaves::from_base64(e.k, &e.leaves)
+                    .map_err(|err| EngineError::runtime(format!("manifest leaves: {err}")))?,
+            ),
+            None => None,
+        };
+        out.deleted = fold_digests(p, &gone, leaves.as_mut(), false).len() as u64;
+        if let (Some(e), Some(l)) = (entry, leaves.as_ref()) {
+            refresh_entry(e, l);
+        }
+        Ok(())
+    }
+
+    /// The table's program restricted to its key columns (reads keys only).
+    fn key_program(&self, p: &TableProgram) -> Result<TableProgram> {
+        let key_names: Vec<String> = p
+            .key
+            .iter()
+            .map(|&k| p.target_columns[k].name.clone())
+            .collect();
+        let spec = self
+            .mapping
+            .tables
+            .iter()
+            .find(|s| s.source == p.source.name && s.target_name() == p.target.name)
+            .ok_or_else(|| EngineError::runtime("internal: no mapping entry for the table"))?;
+        let mut spec = spec.clone();
+        spec.columns.retain(|c| key_names.iter().any(|k| k == c));
+        let target = TableInfo {
+            columns: p
+                .target
+                .columns
+                .iter()
+                .filter(|c| key_names.contains(&c.name))
+                .cloned()
+                .collect(),
+            ..p.target.clone()
+        };
+        let (kp, findings) =
+            TableProgram::compile(self.mapping, &spec, &self.mapping_file, &p.source, &target);
+        kp.ok_or_else(|| {
+            EngineError::runtime(format!(
+                "cannot compile the key-only mapping of `{}`: {}",
+                p.target.name,
+                findings
+                    .iter()
+                    .map(crate::migrate::describe)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))
+        })
+    }
+}

@@ -1,0 +1,457 @@
+//! `migrate delta-sync` against the real PostgreSQL: changes since the full load (inserts,
+//! updates, deletes, key-preserving rewrites) arrive and reconcile says MATCH; a writer committing
+//! during the sync (a long transaction with an old cursor value) is not lost; boundaries, time
+//! zones, NULL cursors, conflicts under each policy, idempotence.
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+
+fn csv_rows(path: &std::path::Path) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            let m: BTreeMap<String, String> = headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect();
+            (m["table"].clone(), m)
+        })
+        .collect()
+}
+
+/// Runs delta-sync; returns (exit code, summary rows, output).
+fn delta(
+    src: &str,
+    dst: &str,
+    extra: &[&str],
+) -> (
+    Option<i32>,
+    BTreeMap<String, BTreeMap<String, String>>,
+    String,
+) {
+    let dir = temp_dir();
+    let summary = dir.path().join("summary.csv");
+    let mut args = vec![
+        "migrate",
+        "delta-sync",
+        "--source",
+        src,
+        "--target",
+        dst,
+        "--output",
+        summary.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = cutover(&args);
+    let rows = if summary.exists() {
+        csv_rows(&summary)
+    } else {
+        BTreeMap::new()
+    };
+    (out.status.code(), rows, shown(&out))
+}
+
+/// Reconcile's per-table status and exit code.
+fn reconcile(
+    src: &str,
+    dst: &str,
+    extra: &[&str],
+) -> (
+    Option<i32>,
+    BTreeMap<String, BTreeMap<String, String>>,
+    String,
+) {
+    let dir = temp_dir();
+    let report = dir.path().join("report.csv");
+    let mut args = vec![
+        "reconcile",
+        "--source",
+        src,
+        "--target",
+        dst,
+        "--output",
+        report.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = cutover(&args);
+    let rows = if report.exists() {
+        csv_rows(&report)
+    } else {
+        BTreeMap::new()
+    };
+    (out.status.code(), rows, shown(&out))
+}
+
+const DDL: &str = "CREATE TABLE parent (id int PRIMARY KEY, name text NOT NULL, modified timestamptz);
+                   CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent(id), v numeric,
+                                       modified timestamptz);";
+
+fn small_pair(tag: &str) -> (ScratchDb, ScratchDb) {
+    let src = ScratchDb::new(&format!("{tag}_src"));
+    let dst = ScratchDb::new(&format!("{tag}_dst"));
+    src.sql(DDL);
+    dst.sql(DDL);
+    src.sql(
+        "INSERT INTO parent SELECT g, 'p' || g, now() - interval '1 day' FROM generate_series(1, 200) g;
+         INSERT INTO child SELECT g, 1 + g % 200, g / 10.0, now() - interval '1 day' FROM generate_series(1, 2000) g;",
+    );
+    let out = cutover(&[
+        "migrate",
+        "full",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    (src, dst)
+}
+
+#[test]
+fn crm_changes_arrive_and_reconcile_matches_also_against_the_manifest() {
+    let src = ScratchDb::new("ds_crm_src");
+    let dst = ScratchDb::new("ds_crm_dst");
+    let fx = root().join("fixtures/crm");
+    src.file(&fx.join("source.sql"), &[]);
+    src.file(&fx.join("generate.sql"), &[("scale", "1")]);
+    dst.file(&fx.join("target.sql"), &[]);
+    let dir = temp_dir();
+    let manifest = dir.path().join("run.json");
+    let m = root().join("mappings/crm.toml");
+    let m = m.to_str().unwrap();
+    let out = cutover(&[
+        "migrate",
+        "full",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--mapping",
+        m,
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    src.sql(
+        "UPDATE legacy.contacts SET last_nm = last_nm || '-x', modified_on = localtimestamp WHERE contact_id % 97 = 0;
+         INSERT INTO legacy.contacts (acct_id, first_nm, last_nm, email, phone, do_not_call)
+           SELECT 1 + g, 'New', 'Contact' || g, 'NEW' || g || '@Example.com', '(212) 555-01' || lpad(g::text, 2, '0'), 'N'
+           FROM generate_series(1, 25) g;
+         DELETE FROM legacy.tasks WHERE task_id % 211 = 0;
+         -- a key-preserving rewrite: the same id, new content
+         DELETE FROM legacy.users WHERE user_id = 3;
+         INSERT INTO legacy.users SELECT 3, 'rewritten', 'Rewritten@Example.com', first_nm, last_nm, status_cd, is_admin,
+                  phone, created_on, localtimestamp FROM legacy.users WHERE user_id = 4;",
+    );
+    let (code, rows, out) = delta(
+        &src.url(),
+        &dst.url(),
+        &[
+            "--mapping",
+            m,
+            "--deletes",
+            "propagate",
+            "--manifest",
+            manifest.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(rows["crm.contacts"]["inserted"], "25", "{out}");
+    assert!(
+        rows["crm.contacts"]["updated"].parse::<u64>().unwrap() >= 50,
+        "{out}"
+    );
+    assert!(
+        rows["crm.tasks"]["deleted"].parse::<u64>().unwrap() > 0,
+        "{out}"
+    );
+    let (code, rep, out) = reconcile(&src.url(), &dst.url(), &["--mapping", m]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(rep.values().all(|r| r["status"] == "MATCH"), "{out}");
+    let (code, _, out) = reconcile(
+        &src.url(),
+        &dst.url(),
+        &[
+            "--mapping",
+            m,
+            "--against-manifest",
+            manifest.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "the manifest follows the delta: {out}");
+    // Idempotent: the same delta again changes nothing.
+    let (code, rows, out) = delta(
+        &src.url(),
+        &dst.url(),
+        &[
+            "--mapping",
+            m,
+            "--deletes",
+            "propagate",
+            "--since",
+            "2000-01-01",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    for (t, r) in &rows {
+        assert_eq!(
+            (
+                r["inserted"].as_str(),
+                r["updated"].as_str(),
+                r["deleted"].as_str()
+            ),
+            ("0", "0", "0"),
+            "{t}: {out}"
+        );
+    }
+}
+
+#[test]
+fn writer_committing_during_the_sync_is_not_lost_after_the_freeze() {
+    let (src, dst) = small_pair("ds_long");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&src.url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        // A long transaction: its cursor value (now() = its start) is older than the sync's snapshot.
+        client
+            .batch_execute(
+                "BEGIN; UPDATE child SET v = -1, modified = now() WHERE id = 7;
+                              INSERT INTO parent VALUES (999, 'late', now());",
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        src.sql("UPDATE child SET v = -2, modified = now() WHERE id = 8");
+        let (code, rows, out) = delta(
+            &src.url(),
+            &dst.url(),
+            &[
+                "--cursor",
+                "modified",
+                "--deletes",
+                "propagate",
+                "--lookback",
+                "0s",
+            ],
+        );
+        assert_eq!(code, Some(0), "{out}");
+        assert_eq!(
+            rows["public.child"]["updated"], "1",
+            "only the committed change is visible: {out}"
+        );
+        client.batch_execute("COMMIT").await.unwrap();
+    });
+    // The freeze: no more writes. The final delta-sync carries the late commit.
+    let (code, rows, out) = delta(
+        &src.url(),
+        &dst.url(),
+        &[
+            "--cursor",
+            "modified",
+            "--deletes",
+            "propagate",
+            "--lookback",
+            "0s",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(rows["public.parent"]["inserted"], "1", "{out}");
+    assert_eq!(rows["public.child"]["updated"], "1", "{out}");
+    let (code, _, out) = reconcile(&src.url(), &dst.url(), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(dst.sql("SELECT v FROM child WHERE id = 7"), "-1");
+}
+
+#[test]
+fn boundary_rows_are_read_once_and_null_cursors_are_reported_not_skipped() {
+    let (src, dst) = small_pair("ds_bound");
+    src.sql(
+        "UPDATE child SET v = 100, modified = '2030-01-01 00:00:00+00' WHERE id = 1;
+             UPDATE child SET v = 101, modified = NULL WHERE id = 2;
+             UPDATE child SET v = 102, modified = '2029-12-31 23:59:59.999999+00' WHERE id = 3;",
+    );
+    // --since equal to a row's cursor includes it; the row just before is outside the window.
+    let (code, rows, out) = delta(
+        &src.url(),
+        &dst.url(),
+        &[
+            "--cursor",
+            "modified",
+            "--since",
+            "2030-01-01T02:00:00+02:00",
+            "--lookback",
+            "0s",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let c = &rows["public.child"];
+    assert_eq!(c["null_cursor"], "1", "{out}");
+    assert_eq!(
+        c["updated"], "2",
+        "the boundary row and the NULL-cursor row: {out}"
+    );
+    assert_eq!(
+        dst.sql("SELECT v = 0.3 FROM child WHERE id = 3"),
+        "t",
+        "outside the window"
+    );
+    // Twice: nothing new, nothing duplicated.
+    let (code, rows, out) = delta(
+        &src.url(),
+        &dst.url(),
+        &[
+            "--cursor",
+            "modified",
+            "--since",
+            "2030-01-01",
+            "--lookback",
+            "0s",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(rows["public.child"]["updated"], "0", "{out}");
+    assert_eq!(dst.sql("SELECT count(*) FROM child"), "2000");
+    // An invalid --since is a clear error.
+    let (code, _, out) = delta(
+        &src.url(),
+        &dst.url(),
+        &["--cursor", "modified", "--since", "last tuesday"],
+    );
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("--since `last tuesday`"), "{out}");
+}
+
+#[test]
+fn timestamp_cursors_are_read_in_the_source_time_zone() {
+    let src = ScratchDb::new("ds_tz_src");
+    let dst = ScratchDb::new("ds_tz_dst");
+    let ddl = "CREATE TABLE t (id int PRIMARY KEY, v text, modified_on timestamp NOT NULL)";
+    src.sql(ddl);
+    dst.sql(ddl);
+    src.sql(&format!(
+        "ALTER DATABASE {} SET timezone = 'Asia/Tokyo'",
+        src.name
+    ));
+    src.sql("INSERT INTO t VALUES (1, 'a', '2024-06-01 08:00'), (2, 'b', '2024-06-01 10:00')");
+    let out = cutover(&[
+        "migrate",
+        "full",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    src.sql("UPDATE t SET v = v || '!'");
+    // 09:00 Tokyo = 00:00 UTC: only row 2 (10:00 local) is in the window.
+    let (code, rows, out) = delta(
+        &src.url(),
+        &dst.url(),
+        &[
+            "--cursor",
+            "modified_on",
+            "--since",
+            "2024-06-01T00:00:00Z",
+            "--lookback",
+            "0s",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(rows["public.t"]["read"], "1", "{out}");
+    assert_eq!(
+        dst.sql("SELECT string_agg(v, ',' ORDER BY id) FROM t"),
+        "a,b!"
+    );
+}
+
+#[test]
+fn conflicts_follow_each_policy_and_are_listed() {
+    let (src, dst) = small_pair("ds_conf");
+    dst.sql("UPDATE child SET v = 555 WHERE id = 10");
+    src.sql("UPDATE child SET v = 777, modified = now() WHERE id IN (10, 11)");
+    let base = ["--cursor", "modified", "--lookback", "0s"];
+    // fail: exit 1, nothing applied.
+    let (code, _, out) = delta(
+        &src.url(),
+        &dst.url(),
+        &[&base[..], &["--on-conflict", "fail"]].concat(),
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("[\"10\"]"),
+        "the conflicting key is named: {out}"
+    );
+    assert_eq!(
+        dst.sql("SELECT v = 1.1 FROM child WHERE id = 11"),
+        "t",
+        "nothing applied"
+    );
+    // target-wins: the target's value stays, the other row arrives, the conflict is listed.
+    let (code, rows, out) = delta(
+        &src.url(),
+        &dst.url(),
+        &[&base[..], &["--on-conflict", "target-wins"]].concat(),
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(rows["public.child"]["conflicts"], "1", "{out}");
+    assert_eq!(dst.sql("SELECT v FROM child WHERE id = 10"), "555");
+    assert_eq!(dst.sql("SELECT v FROM child WHERE id = 11"), "777");
+    // source-wins (the default): the source's value replaces it.
+    let (code, rows, out) = delta(
+        &src.url(),
+        &dst.url(),
+        &["--cursor", "modified", "--since", "2000-01-01"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(rows["public.child"]["conflicts"], "1", "{out}");
+    assert_eq!(dst.sql("SELECT v FROM child WHERE id = 10"), "777");
+    // Once cutover wrote it, it is no longer a conflict.
+    let (_, rows, out) = delta(
+        &src.url(),
+        &dst.url(),
+        &["--cursor", "modified", "--since", "2000-01-01"],
+    );
+    assert_eq!(rows["public.child"]["conflicts"], "0", "{out}");
+    let (code, _, out) = reconcile(&src.url(), &dst.url(), &[]);
+    assert_eq!(code, Some(0), "{out}");
+}
+
+#[test]
+fn deletes_detect_reports_and_propagate_removes_children_first() {
+    let (src, dst) = small_pair("ds_del");
+    src.sql("DELETE FROM child WHERE parent_id = 5; DELETE FROM parent WHERE id = 5; DELETE FROM child WHERE id = 1999;");
+    let (code, rows, out) = delta(
+        &src.url(),
+        &dst.url(),
+        &["--cursor", "modified", "--deletes", "detect"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(rows["public.parent"]["deletes_detected"], "1", "{out}");
+    assert_eq!(rows["public.child"]["deletes_detected"], "11", "{out}");
+    assert_eq!(
+        dst.sql("SELECT count(*) FROM child"),
+        "2000",
+        "detect deletes nothing"
+    );
+    let (code, rows, out) = delta(
+        &src.url(),
+        &dst.url(),
+        &["--cursor", "modified", "--deletes", "propagate"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(rows["public.child"]["deleted"], "11", "{out}");
+    assert_eq!(rows["public.parent"]["deleted"], "1", "{out}");
+    let (code, _, out) = reconcile(&src.url(), &dst.url(), &[]);
+    assert_eq!(code, Some(0), "{out}");
+}
