@@ -107,6 +107,10 @@ pub enum Command {
         #[arg(long, value_delimiter = ',', value_name = "TABLE,...")]
         critical: Vec<String>,
     },
+    /// Integrity scan of the target before go-live: keys unique, references intact, NOT NULL,
+    /// CHECK, domain and enum constraints (also NOT VALID ones), sequences ahead of their
+    /// columns, and the mapping's column rules. Exit 0 without BLOCKER, 1 with any.
+    Validate(ValidateArgs),
     /// Load data into the target.
     Migrate {
         #[command(subcommand)]
@@ -124,6 +128,31 @@ pub enum Command {
         #[command(flatten)]
         run: RunTarget,
     },
+}
+
+/// Arguments of `cutover validate`.
+#[derive(Args, Debug, Clone)]
+pub struct ValidateArgs {
+    /// Target database URL. Only read.
+    #[arg(long, env = "CUTOVER_TARGET_URL", hide_env_values = true)]
+    pub target: String,
+    /// Mapping file (TOML): its target tables are checked, with its declared column rules.
+    /// Without it every table of --schema is checked against its catalog.
+    #[arg(long)]
+    pub mapping: Option<PathBuf>,
+    /// Schema checked without --mapping.
+    #[arg(long, default_value = "public")]
+    pub schema: String,
+    /// Per table and rule: rows checked, violations, severity, status (JSON).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Broken rows (CSV: table, rule, severity, key, column, value, status, constraint); values
+    /// of `pii = true` columns are masked.
+    #[arg(long)]
+    pub findings: Option<PathBuf>,
+    /// At most N broken rows named per table and rule (all are counted).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub findings_limit: usize,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -195,6 +224,11 @@ pub enum MigrateMode {
         /// be left unchanged.
         #[arg(long, value_name = "TABLE")]
         drill_fail_after: Option<String>,
+        /// Continue a run that was killed (its staging schema and chunk checkpoints are in the
+        /// target): the latest one, or RUN_ID. Finished chunks are kept; the rest are read in a
+        /// new snapshot, so follow with a delta-sync if the source kept changing.
+        #[arg(long, value_name = "RUN_ID", num_args = 0..=1, default_missing_value = "")]
+        resume: Option<String>,
         /// Create target tables missing from the target from the source catalog (columns,
         /// types, defaults, primary key, unique, indexes, checks, foreign keys); identity
         /// mapping only.

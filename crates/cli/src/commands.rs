@@ -17,6 +17,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Plan { conn, output } => plan(&cli.global, &conn, output).await,
         Command::Rollback { run } => rollback(&cli.global, &run).await,
         Command::Finalize { run } => finalize(&cli.global, &run).await,
+        Command::Validate(args) => crate::validate::run(&cli.global, &args).await,
         Command::Reconcile {
             conn,
             output,
@@ -47,8 +48,10 @@ pub async fn run(cli: Cli) -> i32 {
                 drill_fail_after,
                 chunk_pages,
                 create_tables,
+                resume,
             } => {
                 let opts = MigrateOptions {
+                    resume: resume.map(|r| Some(r).filter(|r| !r.is_empty())),
                     manifest_path: manifest,
                     drill_fail_after,
                     chunk_pages,

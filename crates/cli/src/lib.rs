@@ -4,6 +4,7 @@ mod args;
 mod commands;
 mod delta;
 mod printer;
+mod validate;
 
 use clap::Parser;
 

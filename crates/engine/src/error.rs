@@ -10,6 +10,9 @@ pub enum ErrorKind {
     Connection,
     /// A statement or a stage failed during the run.
     Runtime,
+    /// The server said retrying may help: shutdown, terminated backend, serialization failure
+    /// or deadlock (SQLSTATE classes 57P, 08, 40001, 40P01).
+    Transient,
     /// Stopped by Ctrl-C / SIGTERM.
     Interrupted,
     /// The run worked and stopped on a problem it was told to stop on (e.g. a delta-sync
@@ -26,6 +29,12 @@ pub struct EngineError {
 }
 
 impl EngineError {
+    /// True when retrying the failed unit of work may succeed (connection lost, backend
+    /// terminated, server restarting, serialization failure, deadlock).
+    pub fn is_transient(&self) -> bool {
+        matches!(self.kind, ErrorKind::Connection | ErrorKind::Transient)
+    }
+
     pub fn config(message: impl Into<String>) -> Self {
         EngineError {
             kind: ErrorKind::Config,
@@ -70,6 +79,7 @@ impl From<PgError> for EngineError {
             {
                 ErrorKind::Connection
             }
+            PgErrorKind::Retryable => ErrorKind::Transient,
             _ => ErrorKind::Runtime,
         };
         EngineError {

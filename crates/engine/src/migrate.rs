@@ -11,12 +11,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use cutover_core::catalog::quote_ident;
 use cutover_core::digest::{choose_k, Leaves, FINE_K, HASH_VERSION};
 use cutover_core::program::{Finding, Severity, TableProgram};
 use cutover_postgres::state::StateSchema;
 use cutover_postgres::PgError;
 use tokio_postgres::Client;
 
+use crate::checkpoint;
 use crate::cleanup::{reject_check_violations, resolve_orphans, TableTally};
 use crate::error::{EngineError, Result};
 use crate::extract::{chunks, copy_out_sql, export_snapshot, open_reader, select_sql, Chunk};
@@ -37,6 +39,8 @@ pub struct MigrateOptions {
     pub drill_fail_after: Option<String>,
     /// Pages per chunk: tables larger than this are loaded by several workers.
     pub chunk_pages: i64,
+    /// Resume a killed run: `Some(None)` the latest one, `Some(Some(id))` that one.
+    pub resume: Option<Option<String>>,
 }
 
 impl Default for MigrateOptions {
@@ -45,7 +49,32 @@ impl Default for MigrateOptions {
             manifest_path: None,
             drill_fail_after: None,
             chunk_pages: 16_384,
+            resume: None,
         }
+    }
+}
+
+/// Attempts of one chunk (or index build) before a transient error fails the run.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// Pause before retry `attempt` (1-based): 0.5 s, 1 s, 2 s, 4 s…
+fn backoff(attempt: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(500 << (attempt - 1).min(6))
+}
+
+/// Resume drills: with `CUTOVER_DRILL_PAUSE=<point>` the run sleeps at that point
+/// (`start` after the plan is checkpointed, `load` after every chunk is loaded, `cleanup` after
+/// the clean-up committed) for `CUTOVER_DRILL_PAUSE_SECS` (default 30) so that a runbook drill
+/// (or a test) can kill it there and practise `--resume`.
+async fn drill_pause(point: &str) {
+    if std::env::var("CUTOVER_DRILL_PAUSE").as_deref() == Ok(point) {
+        let secs = std::env::var("CUTOVER_DRILL_PAUSE_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(30);
+        tracing::warn!(point, secs, "drill pause");
+        eprintln!("drill: pausing {secs} s at `{point}`");
+        tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
     }
 }
 
@@ -107,15 +136,24 @@ pub async fn migrate_full(
     }
     let state = StateSchema::new(&settings.state_schema);
     state.ensure(&target).await?;
-    let run_id = new_run_id();
+    let (run_id, resuming) = match &opts.resume {
+        None => (new_run_id(), false),
+        Some(wanted) => (
+            resumable_run(&target, &state, wanted.as_deref()).await?,
+            true,
+        ),
+    };
     let stage = Stage::new(&run_id, &resolved.mapping.target_schema);
-    state
-        .start_run(&target, &run_id, "migrate-full", &resolved.mapping_hash)
-        .await?;
+    if !resuming {
+        state
+            .start_run(&target, &run_id, "migrate-full", &resolved.mapping_hash)
+            .await?;
+    }
     let programs: Vec<Arc<TableProgram>> = resolved.programs.into_iter().map(Arc::new).collect();
     let warnings: Vec<Finding> = resolved.findings;
 
     let job = Job {
+        resuming,
         settings,
         opts,
         observer: observer.clone(),
@@ -144,7 +182,8 @@ pub async fn migrate_full(
         }
         Err(e) => {
             // The target tables were never touched; remove what this run built beside them.
-            // The connection may be mid-statement or broken: use a fresh one.
+            // The connection may be mid-statement or broken: use a fresh one. (A run killed
+            // outright keeps its staging schema and checkpoints: `--resume` continues it.)
             if let Ok(c) = settings.target.connect().await {
                 let _ = stage.drop(&c).await;
                 let _ = state
@@ -173,6 +212,7 @@ pub fn describe(f: &Finding) -> String {
 }
 
 struct Job<'a> {
+    resuming: bool,
     settings: &'a Settings,
     opts: &'a MigrateOptions,
     observer: SharedObserver,
@@ -214,43 +254,101 @@ impl Job<'_> {
         mapping_hash: &str,
         started: chrono::DateTime<chrono::Utc>,
     ) -> Result<Manifest> {
-        self.stage.create(target).await?;
-        let horizon = crate::extract::horizon(&self.settings.source).await?;
-        let snapshot = export_snapshot(&self.settings.source).await?;
-
-        // Plan the chunks: largest tables first so the workers finish together.
+        let empty_tally = || TableTally {
+            leaves: Leaves::new(FINE_K),
+            source_rows: 0,
+            loaded_rows: 0,
+            rejected: 0,
+            nulled: 0,
+        };
+        let mut tallies: Vec<TableTally> = self.programs.iter().map(|_| empty_tally()).collect();
         let mut all = Vec::new();
         let mut chunks_left = Vec::new();
-        for (i, p) in self.programs.iter().enumerate() {
-            let c = chunks(i, p.source.pages, self.opts.chunk_pages);
-            chunks_left.push(c.len());
-            if c.len() > 1 {
-                target
-                    .batch_execute(&self.create_sql(p))
-                    .await
-                    .map_err(|e| {
-                        PgError::db(
-                            format!("cannot create the staging table of `{}`", p.target.name),
-                            e,
-                        )
-                    })?;
+        let mut cleaned = Vec::new();
+        let horizon;
+        if self.resuming {
+            // Continue from the checkpoints: the same plan, the chunks not yet committed.
+            let r = checkpoint::read(target, self.stage).await?;
+            if r.mapping_hash != mapping_hash {
+                return Err(EngineError::config(format!(
+                    "run {} was started with another mapping; start a new run instead of --resume",
+                    self.stage.run_id
+                )));
             }
-            all.extend(c);
+            horizon = r.horizon;
+            cleaned = r.cleaned;
+            let index_of = |name: &str| self.programs.iter().position(|p| p.target.name == name);
+            chunks_left = vec![0; self.programs.len()];
+            for (name, chunk, of, from, to) in &r.plan {
+                let Some(i) = index_of(name) else {
+                    return Err(EngineError::config(format!(
+                        "run {}: table `{name}` of its plan is not in the mapping any more",
+                        self.stage.run_id
+                    )));
+                };
+                if let Some((_, _, t)) = r.done.iter().find(|(n, c, _)| n == name && c == chunk) {
+                    let acc = &mut tallies[i];
+                    acc.leaves.merge(&t.leaves);
+                    acc.source_rows += t.source_rows;
+                    acc.loaded_rows += t.loaded_rows;
+                    acc.rejected += t.rejected;
+                    acc.nulled += t.nulled;
+                    continue;
+                }
+                chunks_left[i] += 1;
+                all.push(Chunk {
+                    table: i,
+                    index: *chunk as usize,
+                    of: *of as usize,
+                    from_page: *from,
+                    to_page: *to,
+                });
+            }
+            self.observer.event(Event::Phase(format!(
+                "resuming run {}: {} of {} chunks left (they are read in a new snapshot; rows changed \
+                 in the meantime are carried by the next delta-sync)",
+                self.stage.run_id,
+                all.len(),
+                r.plan.len()
+            )));
+        } else {
+            self.stage.create(target).await?;
+            horizon = crate::extract::horizon(&self.settings.source).await?;
+            // Plan the chunks: largest tables first so the workers finish together.
+            for (i, p) in self.programs.iter().enumerate() {
+                let c = chunks(i, p.source.pages, self.opts.chunk_pages);
+                chunks_left.push(c.len());
+                if c.len() > 1 {
+                    target
+                        .batch_execute(&self.create_sql(p))
+                        .await
+                        .map_err(|e| {
+                            PgError::db(
+                                format!("cannot create the staging table of `{}`", p.target.name),
+                                e,
+                            )
+                        })?;
+                }
+                all.extend(c);
+            }
+            let plan: Vec<(String, Chunk)> = all
+                .iter()
+                .map(|c| (self.programs[c.table].target.name.clone(), c.clone()))
+                .collect();
+            checkpoint::create(target, self.stage, &horizon, mapping_hash, &plan).await?;
+            drill_pause("start").await;
         }
-        all.sort_by_key(|c| std::cmp::Reverse(self.programs[c.table].source.pages));
+        all.sort_by_key(|c| {
+            (
+                std::cmp::Reverse(self.programs[c.table].source.pages),
+                c.table,
+                c.index,
+            )
+        });
+        let snapshot = export_snapshot(&self.settings.source).await?;
         let load = Mutex::new(LoadState {
             queue: all.into(),
-            tallies: self
-                .programs
-                .iter()
-                .map(|_| TableTally {
-                    leaves: Leaves::new(FINE_K),
-                    source_rows: 0,
-                    loaded_rows: 0,
-                    rejected: 0,
-                    nulled: 0,
-                })
-                .collect(),
+            tallies,
             chunks_left,
             started: vec![None; self.programs.len()],
             elapsed_ms: vec![0; self.programs.len()],
@@ -271,7 +369,19 @@ impl Job<'_> {
             ..
         } = load.into_inner().expect("load state lock");
 
-        self.finish_tables(target, &mut tallies).await?;
+        drill_pause("load").await;
+        if cleaned.len() == self.programs.len() && !cleaned.is_empty() {
+            // Killed after the clean-up committed: its tallies are the ones to keep.
+            for (name, t) in cleaned {
+                if let Some(i) = self.programs.iter().position(|p| p.target.name == name) {
+                    let source_rows = tallies[i].source_rows;
+                    tallies[i] = TableTally { source_rows, ..t };
+                }
+            }
+            self.build_constraints(target).await?;
+        } else {
+            self.finish_tables(target, &mut tallies).await?;
+        }
 
         let mut tables = Vec::new();
         for (i, p) in self.programs.iter().enumerate() {
@@ -339,14 +449,11 @@ impl Job<'_> {
     }
 
     /// One load worker: a source reader in the snapshot and a target writer, taking chunks
-    /// from the shared queue until it is empty.
+    /// from the shared queue until it is empty. A transient failure (connection lost, backend
+    /// terminated, serialization failure) redoes only the affected chunk, on fresh connections,
+    /// with backoff, up to [`MAX_ATTEMPTS`]; anything else fails the run.
     async fn worker(&self, snapshot: &str, load: &Mutex<LoadState>) -> Result<()> {
-        let reader = open_reader(&self.settings.source, Some(snapshot)).await?;
-        let writer = self.settings.target.connect().await?;
-        writer
-            .batch_execute("SET synchronous_commit = off")
-            .await
-            .map_err(|e| PgError::db("cannot configure the target session", e))?;
+        let mut conns: Option<(Client, Client)> = None;
         loop {
             let next = {
                 let mut st = load.lock().expect("load state lock");
@@ -365,51 +472,56 @@ impl Job<'_> {
             };
             let Some(chunk) = next else { return Ok(()) };
             let program = &self.programs[chunk.table];
-            let single = chunk.of == 1;
-            let select = select_sql(program, (!single).then_some(&chunk), None);
-            let mut setup = String::from("BEGIN;");
-            if single {
-                setup.push_str(&self.create_sql(program));
-                setup.push(';');
-            }
-            writer.batch_execute(&setup).await.map_err(|e| {
-                PgError::db(
-                    format!("cannot prepare the load of `{}`", program.target.name),
-                    e,
-                )
-            })?;
-            let worker = ChunkWorker::new(program.clone(), true, self.observer.clone());
-            let done = run_chunk(
-                &reader,
-                &copy_out_sql(&select),
-                Some((&writer, &self.stage.copy_in_sql(program, single))),
-                worker,
-            )
-            .await
-            .map_err(|e| {
-                e.context(format!(
-                    "table `{}` (chunk {}/{})",
-                    program.target.name,
-                    chunk.index + 1,
-                    chunk.of
-                ))
-            })?;
-            self.stage
-                .write_rejects(&writer, &program.target.name, &done.rejects)
-                .await?;
-            writer.batch_execute("COMMIT").await.map_err(|e| {
-                PgError::db(
-                    format!("cannot commit the load of `{}`", program.target.name),
-                    e,
-                )
-            })?;
+            let mut attempt = 1;
+            let done = loop {
+                let result = async {
+                    if conns.is_none() {
+                        conns = Some(self.connect_pair(snapshot).await?);
+                    }
+                    let (reader, writer) = conns.as_ref().expect("connected above");
+                    self.load_chunk(reader, writer, &chunk).await
+                }
+                .await;
+                match result {
+                    Ok(done) => break done,
+                    Err(e) if e.is_transient() && attempt < MAX_ATTEMPTS => {
+                        tracing::warn!(
+                            table = %program.target.name,
+                            chunk = chunk.index + 1,
+                            of = chunk.of,
+                            attempt,
+                            cause = %e.message,
+                            "transient failure, retrying the chunk"
+                        );
+                        self.observer.event(Event::Warning(format!(
+                            "table `{}` chunk {}/{}: {}; retrying (attempt {} of {MAX_ATTEMPTS})",
+                            program.target.name,
+                            chunk.index + 1,
+                            chunk.of,
+                            e.message,
+                            attempt + 1
+                        )));
+                        conns = None; // dropping them aborts whatever was open
+                        tokio::time::sleep(backoff(attempt)).await;
+                        attempt += 1;
+                    }
+                    Err(e) => {
+                        return Err(e.context(format!(
+                            "table `{}` (chunk {}/{})",
+                            program.target.name,
+                            chunk.index + 1,
+                            chunk.of
+                        )))
+                    }
+                }
+            };
             let finished = {
                 let mut st = load.lock().expect("load state lock");
                 let t = &mut st.tallies[chunk.table];
                 t.leaves.merge(&done.leaves);
-                t.source_rows += done.rows_read;
-                t.loaded_rows += done.rows_written;
-                t.rejected += done.rejects.len() as u64;
+                t.source_rows += done.source_rows;
+                t.loaded_rows += done.loaded_rows;
+                t.rejected += done.rejected;
                 t.nulled += done.nulled;
                 st.chunks_left[chunk.table] -= 1;
                 if st.chunks_left[chunk.table] == 0 {
@@ -441,22 +553,85 @@ impl Job<'_> {
         }
     }
 
-    /// Rejects what the target's constraints would refuse, then builds indexes and constraints.
-    async fn finish_tables(&self, target: &Client, tallies: &mut [TableTally]) -> Result<()> {
-        let staged: HashMap<String, ()> = self
-            .programs
-            .iter()
-            .map(|p| (p.target.name.clone(), ()))
-            .collect();
-        let empty = cutover_postgres::catalog::TableDdl::default();
-        let mut rebuilds: Vec<Rebuild> = Vec::new();
-        for p in self.programs {
-            let d = self.ddl.get(&p.target.name).unwrap_or(&empty);
-            rebuilds.push(rebuild_sql(target, self.stage, p, d, &staged).await?);
+    /// A source reader in the snapshot and a target writer.
+    async fn connect_pair(&self, snapshot: &str) -> Result<(Client, Client)> {
+        let reader = open_reader(&self.settings.source, Some(snapshot)).await?;
+        let writer = self.settings.target.connect().await?;
+        writer
+            .batch_execute("SET synchronous_commit = off")
+            .await
+            .map_err(|e| PgError::db("cannot configure the target session", e))?;
+        Ok((reader, writer))
+    }
+
+    /// Loads one chunk in one target transaction, with its rejects and its checkpoint: the
+    /// chunk is either wholly committed and checkpointed, or not at all.
+    async fn load_chunk(
+        &self,
+        reader: &Client,
+        writer: &Client,
+        chunk: &Chunk,
+    ) -> Result<TableTally> {
+        let program = &self.programs[chunk.table];
+        let single = chunk.of == 1;
+        let select = select_sql(program, (!single).then_some(chunk), None);
+        let mut setup = String::from("BEGIN;");
+        if single {
+            setup.push_str(&self.create_sql(program));
+            setup.push(';');
         }
+        writer.batch_execute(&setup).await.map_err(|e| {
+            PgError::db(
+                format!("cannot prepare the load of `{}`", program.target.name),
+                e,
+            )
+        })?;
+        let worker = ChunkWorker::new(program.clone(), true, self.observer.clone());
+        let done = run_chunk(
+            reader,
+            &copy_out_sql(&select),
+            Some((writer, &self.stage.copy_in_sql(program, single))),
+            worker,
+        )
+        .await?;
+        self.stage
+            .write_rejects(writer, &program.target.name, &done.rejects)
+            .await?;
+        let tally = TableTally {
+            leaves: done.leaves,
+            source_rows: done.rows_read,
+            loaded_rows: done.rows_written,
+            rejected: done.rejects.len() as u64,
+            nulled: done.nulled,
+        };
+        checkpoint::record_chunk(
+            writer,
+            self.stage,
+            &program.target.name,
+            chunk.index,
+            &tally,
+        )
+        .await?;
+        writer.batch_execute("COMMIT").await.map_err(|e| {
+            PgError::db(
+                format!("cannot commit the load of `{}`", program.target.name),
+                e,
+            )
+        })?;
+        Ok(tally)
+    }
+
+    /// Rejects what the target's constraints would refuse (in one transaction, checkpointed
+    /// with the corrected tallies), then builds indexes and constraints.
+    async fn finish_tables(&self, target: &Client, tallies: &mut [TableTally]) -> Result<()> {
+        let rebuilds = self.rebuilds(target).await?;
         self.observer.event(Event::Phase(
             "checking CHECK constraints and foreign keys".into(),
         ));
+        target
+            .batch_execute("BEGIN")
+            .await
+            .map_err(|e| PgError::db("cannot begin the clean-up", e))?;
         for (i, p) in self.programs.iter().enumerate() {
             reject_check_violations(target, self.stage, p, &rebuilds[i].checks, &mut tallies[i])
                 .await?;
@@ -470,37 +645,105 @@ impl Job<'_> {
             crate::cleanup::Parents::Staged,
         )
         .await?;
+        let named: Vec<(String, &TableTally)> = self
+            .programs
+            .iter()
+            .zip(tallies.iter())
+            .map(|(p, t)| (p.target.name.clone(), t))
+            .collect();
+        checkpoint::record_cleaned(target, self.stage, &named).await?;
+        target
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| PgError::db("cannot commit the clean-up", e))?;
+        drill_pause("cleanup").await;
+        self.build_constraints(target).await
+    }
 
+    async fn rebuilds(&self, target: &Client) -> Result<Vec<Rebuild>> {
+        let staged: HashMap<String, ()> = self
+            .programs
+            .iter()
+            .map(|p| (p.target.name.clone(), ()))
+            .collect();
+        let empty = cutover_postgres::catalog::TableDdl::default();
+        let mut rebuilds: Vec<Rebuild> = Vec::new();
+        for p in self.programs {
+            let d = self.ddl.get(&p.target.name).unwrap_or(&empty);
+            rebuilds.push(rebuild_sql(target, self.stage, p, d, &staged).await?);
+        }
+        Ok(rebuilds)
+    }
+
+    /// Builds the indexes in parallel, then adds the constraints. Idempotent, so a resumed run
+    /// killed half-way through it can run it again: existing indexes and constraints are kept.
+    async fn build_constraints(&self, target: &Client) -> Result<()> {
+        let rebuilds = self.rebuilds(target).await?;
         self.observer.event(Event::Phase("building indexes".into()));
         let queue: Mutex<VecDeque<String>> = Mutex::new(
             rebuilds
                 .iter()
-                .flat_map(|r| r.indexes.iter().cloned())
+                .flat_map(|r| r.indexes.iter().map(|sql| if_not_exists(sql)))
                 .collect(),
         );
         let builders = (0..self.settings.jobs.max(1)).map(|_| async {
-            let c = self.settings.target.connect().await?;
-            c.batch_execute("SET maintenance_work_mem = '512MB'")
-                .await
-                .map_err(|e| PgError::db("cannot configure the index session", e))?;
+            let connect = || async {
+                let c = self.settings.target.connect().await?;
+                c.batch_execute("SET maintenance_work_mem = '512MB'")
+                    .await
+                    .map_err(|e| PgError::db("cannot configure the index session", e))?;
+                Ok::<Client, EngineError>(c)
+            };
+            let mut c = connect().await?;
             loop {
                 let next = queue.lock().expect("index queue lock").pop_front();
                 let Some(sql) = next else {
                     return Ok::<(), EngineError>(());
                 };
-                c.batch_execute(&sql)
-                    .await
-                    .map_err(|e| PgError::db(format!("cannot build an index (`{sql}`)"), e))?;
+                let mut attempt = 1;
+                loop {
+                    match c.batch_execute(&sql).await {
+                        Ok(()) => break,
+                        Err(e) => {
+                            let e: EngineError =
+                                PgError::db(format!("cannot build an index (`{sql}`)"), e).into();
+                            if !e.is_transient() || attempt >= MAX_ATTEMPTS {
+                                return Err(e);
+                            }
+                            tracing::warn!(index = %sql, attempt, cause = %e.message, "retrying an index build");
+                            tokio::time::sleep(backoff(attempt)).await;
+                            attempt += 1;
+                            c = connect().await?;
+                        }
+                    }
+                }
             }
         });
         futures_util::future::try_join_all(builders).await?;
 
         self.observer
             .event(Event::Phase("adding constraints".into()));
+        let existing: Vec<String> = target
+            .query(
+                "SELECT conname::text FROM pg_catalog.pg_constraint c
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = $1",
+                &[&self.stage.schema],
+            )
+            .await
+            .map_err(|e| PgError::db("cannot list the staged constraints", e))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
         for sql in rebuilds
             .iter()
             .flat_map(|r| r.constraints.iter().chain(r.foreign_keys.iter()))
         {
+            if existing
+                .iter()
+                .any(|name| sql.contains(&format!("ADD CONSTRAINT {} ", quote_ident(name))))
+            {
+                continue;
+            }
             target
                 .batch_execute(sql)
                 .await
@@ -508,4 +751,60 @@ impl Job<'_> {
         }
         Ok(())
     }
+}
+
+/// `CREATE [UNIQUE] INDEX name …` → `CREATE [UNIQUE] INDEX IF NOT EXISTS name …`.
+fn if_not_exists(sql: &str) -> String {
+    for head in ["CREATE UNIQUE INDEX ", "CREATE INDEX "] {
+        if let Some(rest) = sql.strip_prefix(head) {
+            return format!("{head}IF NOT EXISTS {rest}");
+        }
+    }
+    sql.to_string()
+}
+
+/// The run `--resume` continues: the given one, or the latest unfinished `migrate full`; it
+/// must have been killed (status still `running`) with its staging schema in place.
+async fn resumable_run(
+    target: &Client,
+    state: &StateSchema,
+    wanted: Option<&str>,
+) -> Result<String> {
+    let row = target
+        .query_opt(
+            &format!(
+                "SELECT run_id, status FROM {} WHERE kind = 'migrate-full' AND ($1::text IS NULL OR run_id = $1)
+                 ORDER BY started_at DESC LIMIT 1",
+                state.table("runs")
+            ),
+            &[&wanted],
+        )
+        .await
+        .map_err(|e| PgError::db("cannot look for the run to resume", e))?;
+    let Some(row) = row else {
+        return Err(EngineError::config(match wanted {
+            Some(id) => format!("--resume: no migrate full run `{id}` in the target"),
+            None => "--resume: no migrate full run to resume in the target".to_string(),
+        }));
+    };
+    let (id, status): (String, String) = (row.get(0), row.get(1));
+    if status != "running" {
+        return Err(EngineError::config(format!(
+            "--resume: run {id} is {status}, not interrupted; start a new run instead"
+        )));
+    }
+    let stage_exists: bool = target
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)",
+            &[&format!("_cutover_stage_{id}")],
+        )
+        .await
+        .map_err(|e| PgError::db("cannot look for the run's staging schema", e))?
+        .get(0);
+    if !stage_exists {
+        return Err(EngineError::config(format!(
+            "--resume: the staging schema of run {id} is gone; start a new run"
+        )));
+    }
+    Ok(id)
 }

@@ -147,29 +147,60 @@ impl fmt::Debug for ConnInfo {
 }
 
 /// Redacts a password from a connection string that could not be parsed (URL userinfo or a
-/// `password=` pair), for error messages.
+/// `password=` pair), for error messages. The string is malformed, so this errs on the side of
+/// hiding too much: the URL userinfo runs to the last `@` (a password may hold `/`, `?` or `@`),
+/// and every `password` keyword is redacted, with spaces around `=` and quoted values.
 pub fn redact_text(text: &str) -> String {
     let mut out = text.to_string();
     if let Some(scheme_end) = out.find("://") {
-        let rest = &out[scheme_end + 3..];
-        let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        if let Some(at) = rest[..auth_end].rfind('@') {
-            if let Some(colon) = rest[..at].find(':') {
-                let start = scheme_end + 3 + colon + 1;
-                let end = scheme_end + 3 + at;
-                out.replace_range(start..end, "***");
+        let auth = scheme_end + 3;
+        if let Some(at) = out[auth..].rfind('@') {
+            if let Some(colon) = out[auth..auth + at].find(':') {
+                out.replace_range(auth + colon + 1..auth + at, "***");
             }
         }
     }
-    let lower = out.to_ascii_lowercase();
-    if let Some(pos) = lower.find("password=") {
-        let start = pos + "password=".len();
-        let end = out[start..]
-            .find(|c: char| c == ' ' || c == '&')
-            .map(|e| start + e)
-            .unwrap_or(out.len());
-        out.replace_range(start..end, "***");
+    redact_keyword(&out, "password")
+}
+
+/// Replaces the value of every `key = value` pair (libpq syntax: spaces allowed around `=`, the
+/// value unquoted up to a space or `&`, or single-quoted with backslash escapes) with `***`.
+fn redact_keyword(text: &str, key: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let bytes = text.as_bytes();
+    let skip_ws = |mut i: usize| {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    let mut out = String::with_capacity(text.len());
+    let (mut copied, mut from) = (0, 0);
+    while let Some(pos) = lower[from..].find(key) {
+        let mut i = skip_ws(from + pos + key.len());
+        from += pos + key.len();
+        if bytes.get(i) != Some(&b'=') {
+            continue;
+        }
+        let start = skip_ws(i + 1);
+        i = start;
+        if bytes.get(i) == Some(&b'\'') {
+            i += 1;
+            while i < bytes.len() && bytes[i] != b'\'' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            i = (i + 1).min(bytes.len());
+        } else {
+            while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b'&' {
+                i += 1;
+            }
+        }
+        out.push_str(&text[copied..start]);
+        out.push_str("***");
+        copied = i;
+        from = i;
     }
+    out.push_str(&text[copied..]);
     out
 }
 
@@ -196,6 +227,33 @@ mod tests {
             "host=h password=*** user=a"
         );
         assert_eq!(redact_text("postgres://a@h/db"), "postgres://a@h/db");
+    }
+
+    /// Regression: a password written with spaces around `=`, quoted with a space, given twice,
+    /// or holding a `/` leaked (whole or in part) into "invalid connection string" errors.
+    #[test]
+    fn redact_text_hides_every_way_of_writing_a_password() {
+        for (text, shown) in [
+            (
+                "host=h password = pw port=x",
+                "host=h password = *** port=x",
+            ),
+            ("host=h password='p w' port=x", "host=h password=*** port=x"),
+            (
+                r"host=h password='p\' w' port=x",
+                "host=h password=*** port=x",
+            ),
+            ("password=a PASSWORD=pw", "password=*** PASSWORD=***"),
+            ("postgres://a:p/w@h/db", "postgres://a:***@h/db"),
+            (
+                "postgres://a@h/db?password=x&password=pw&sslmode=y",
+                "postgres://a@h/db?password=***&password=***&sslmode=y",
+            ),
+            ("host=h password='unterminated pw", "host=h password=***"),
+            ("host=h password=", "host=h password=***"),
+        ] {
+            assert_eq!(redact_text(text), shown, "{text}");
+        }
     }
 
     #[test]

@@ -350,7 +350,7 @@ async fn latest_full_manifest(
     let row = target
         .query_opt(
             &format!(
-                "SELECT run_id, manifest FROM {} WHERE kind = 'migrate-full' AND status = 'complete'
+                "SELECT run_id, manifest FROM {} WHERE kind = 'migrate-full' AND status IN ('complete', 'finalized')
                  ORDER BY finished_at DESC LIMIT 1",
                 state.table("runs")
             ),

@@ -274,7 +274,7 @@ async fn load_ledgers(
         .query(
             &format!(
                 "WITH last AS (SELECT run_id, finished_at FROM {runs}
-                               WHERE kind = 'migrate-full' AND status = 'complete'
+                               WHERE kind = 'migrate-full' AND status IN ('complete', 'finalized')
                                ORDER BY finished_at DESC LIMIT 1),
                       since AS (SELECT run_id FROM last
                                 UNION ALL
