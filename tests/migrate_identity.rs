@@ -267,3 +267,68 @@ fn create_tables_builds_missing_target_tables_from_the_source_catalog() {
     );
     assert_eq!(dst.sql("SELECT twice FROM child WHERE id = 1001"), "2");
 }
+
+#[test]
+fn views_and_foreign_keys_outside_the_mapping_follow_the_new_tables() {
+    let src = ScratchDb::new("dep_src");
+    let dst = ScratchDb::new("dep_dst");
+    src.sql("CREATE TABLE parent (id int PRIMARY KEY, name text); INSERT INTO parent SELECT g, 'new' || g FROM generate_series(1, 10) g;");
+    dst.sql(
+        "CREATE TABLE parent (id int PRIMARY KEY, name text); INSERT INTO parent VALUES (1, 'old');
+         CREATE SCHEMA app;
+         CREATE TABLE app.notes (id int PRIMARY KEY, parent_id int REFERENCES public.parent(id));
+         INSERT INTO app.notes VALUES (1, 1);
+         CREATE VIEW app.parent_names AS SELECT name FROM public.parent;",
+    );
+    let mapping = temp_dir();
+    let m = mapping.path().join("m.toml");
+    std::fs::write(
+        &m,
+        "version = 1\n\n[[tables]]\nsource = \"parent\"\ncopy_unmapped = true\n",
+    )
+    .unwrap();
+    let out = cutover(&[
+        "migrate",
+        "full",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--mapping",
+        m.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(
+        dst.sql("SELECT count(*) FROM app.parent_names"),
+        "10",
+        "the view reads the new table"
+    );
+    // The foreign key now checks the new table: id 10 exists only there, id 99 nowhere.
+    dst.sql("INSERT INTO app.notes VALUES (2, 10)");
+    let bad = std::process::Command::new("psql")
+        .arg(dst.url())
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            "INSERT INTO app.notes VALUES (3, 99)",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !bad.status.success(),
+        "the foreign key is enforced against the new table"
+    );
+    // After a rollback they follow the restored table again.
+    dst.sql("DELETE FROM app.notes WHERE id = 2");
+    let run = dst.sql("SELECT run_id FROM _cutover.runs WHERE status = 'complete'");
+    let out = cutover(&["rollback", "--target", &dst.url(), "--run", &run]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(
+        dst.sql("SELECT string_agg(name, ',') FROM app.parent_names"),
+        "old"
+    );
+}

@@ -19,7 +19,13 @@ fn reconcile(args: &[&str]) -> Run {
     let dir = temp_dir();
     let report = dir.path().join("report.csv");
     let diff = dir.path().join("diff.csv");
-    let mut all = vec!["reconcile", "--output", report.to_str().unwrap(), "--diff", diff.to_str().unwrap()];
+    let mut all = vec![
+        "reconcile",
+        "--output",
+        report.to_str().unwrap(),
+        "--diff",
+        diff.to_str().unwrap(),
+    ];
     all.extend_from_slice(args);
     let out = cutover(&all);
     let mut rows = BTreeMap::new();
@@ -27,8 +33,11 @@ fn reconcile(args: &[&str]) -> Run {
         let headers = r.headers().unwrap().clone();
         for rec in r.records() {
             let rec = rec.unwrap();
-            let m: BTreeMap<String, String> =
-                headers.iter().zip(rec.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect();
+            let m: BTreeMap<String, String> = headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect();
             rows.insert(m["table"].clone(), m);
         }
     }
@@ -36,10 +45,20 @@ fn reconcile(args: &[&str]) -> Run {
     if let Ok(mut r) = csv::Reader::from_path(&diff) {
         for rec in r.records() {
             let rec = rec.unwrap();
-            diffs.push((rec[0].to_string(), rec[1].to_string(), rec[2].to_string(), rec[3].to_string()));
+            diffs.push((
+                rec[0].to_string(),
+                rec[1].to_string(),
+                rec[2].to_string(),
+                rec[3].to_string(),
+            ));
         }
     }
-    Run { code: out.status.code(), out: shown(&out), report: rows, diff: diffs }
+    Run {
+        code: out.status.code(),
+        out: shown(&out),
+        report: rows,
+        diff: diffs,
+    }
 }
 
 #[test]
@@ -55,42 +74,91 @@ fn clean_crm_migrate_reconciles_match_with_the_manifest_roots() {
     let mapping = root().join("mappings/crm.toml");
     let m = mapping.to_str().unwrap();
     let out = cutover(&[
-        "migrate", "full", "--source", &src.url(), "--target", &dst.url(), "--mapping", m,
-        "--manifest", manifest.to_str().unwrap(), "--quiet",
+        "migrate",
+        "full",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--mapping",
+        m,
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--quiet",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
-    let run = reconcile(&["--source", &src.url(), "--target", &dst.url(), "--mapping", m]);
+    let run = reconcile(&[
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--mapping",
+        m,
+    ]);
     assert_eq!(run.code, Some(0), "{}", run.out);
-    let man: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    let man: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
     assert_eq!(run.report.len(), 7);
     for t in man["tables"].as_array().unwrap() {
         let name = t["target"].as_str().unwrap();
         let r = &run.report[name];
         assert_eq!(r["status"], "MATCH", "{name}: {r:?}");
-        assert_eq!(r["rejected_at_source"], t["rejected_rows"].to_string(), "{name}");
+        assert_eq!(
+            r["rejected_at_source"],
+            t["rejected_rows"].to_string(),
+            "{name}"
+        );
         assert_eq!(r["target_rows"], t["loaded_rows"].to_string(), "{name}");
         assert_eq!(r["source_root"], r["target_root"], "{name}");
-        assert_eq!(r["source_root"], t["root"].as_str().unwrap(), "{name}: migrate and reconcile roots agree");
+        assert_eq!(
+            r["source_root"],
+            t["root"].as_str().unwrap(),
+            "{name}: migrate and reconcile roots agree"
+        );
     }
     assert!(run.diff.is_empty());
     // Half the work: the source side from the manifest.
     let run = reconcile(&[
-        "--source", &src.url(), "--target", &dst.url(), "--mapping", m,
-        "--against-manifest", manifest.to_str().unwrap(),
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--mapping",
+        m,
+        "--against-manifest",
+        manifest.to_str().unwrap(),
     ]);
     assert_eq!(run.code, Some(0), "{}", run.out);
-    assert!(run.report.values().all(|r| r["status"] == "MATCH"), "{}", run.out);
+    assert!(
+        run.report.values().all(|r| r["status"] == "MATCH"),
+        "{}",
+        run.out
+    );
 
     // A changed row and a deleted one are found, also against the manifest.
     dst.sql("UPDATE crm.users SET first_name = first_name || 'x' WHERE legacy_id = 7;
              DELETE FROM crm.audit_log WHERE id IN (SELECT id FROM crm.audit_log ORDER BY id LIMIT 1)");
-    for extra in [vec![], vec!["--against-manifest", manifest.to_str().unwrap()]] {
-        let mut args = vec!["--source", src.url().leak() as &str, "--target", dst.url().leak(), "--mapping", m];
+    for extra in [
+        vec![],
+        vec!["--against-manifest", manifest.to_str().unwrap()],
+    ] {
+        let mut args = vec![
+            "--source",
+            src.url().leak() as &str,
+            "--target",
+            dst.url().leak(),
+            "--mapping",
+            m,
+        ];
         args.extend(extra);
         let run = reconcile(&args);
         assert_eq!(run.code, Some(1), "{}", run.out);
         assert_eq!(run.report["crm.users"]["changed"], "1", "{}", run.out);
-        assert_eq!(run.report["crm.audit_log"]["missing_in_target"], "1", "{}", run.out);
+        assert_eq!(
+            run.report["crm.audit_log"]["missing_in_target"], "1",
+            "{}",
+            run.out
+        );
         assert_eq!(run.report["crm.accounts"]["status"], "MATCH");
         let changed: Vec<_> = run.diff.iter().filter(|d| d.2 == "changed").collect();
         assert_eq!(changed.len(), 1);
@@ -130,11 +198,22 @@ fn planted_differences_are_named_with_kind_and_columns() {
     let run = reconcile(&["--source", &src.url(), "--target", &dst.url()]);
     assert_eq!(run.code, Some(1), "{}", run.out);
     let r = &run.report["public.t"];
-    assert_eq!((r["missing_in_target"].as_str(), r["extra_in_target"].as_str(), r["changed"].as_str()), ("1", "1", "6"), "{r:?}");
+    assert_eq!(
+        (
+            r["missing_in_target"].as_str(),
+            r["extra_in_target"].as_str(),
+            r["changed"].as_str()
+        ),
+        ("1", "1", "6"),
+        "{r:?}"
+    );
     assert_eq!(r["status"], "MISMATCH");
     assert_eq!(r["matched"], "4993");
-    let got: Vec<(String, String, String)> =
-        run.diff.iter().map(|d| (d.1.clone(), d.2.clone(), d.3.clone())).collect();
+    let got: Vec<(String, String, String)> = run
+        .diff
+        .iter()
+        .map(|d| (d.1.clone(), d.2.clone(), d.3.clone()))
+        .collect();
     let want: Vec<(String, String, String)> = [
         ("[\"1\"]", "changed", "name"),
         ("[\"4\"]", "changed", "note"),
@@ -155,10 +234,24 @@ fn planted_differences_are_named_with_kind_and_columns() {
     assert_eq!(got_sorted, want_sorted);
 
     // Gates: a generous ratio passes, a critical table does not.
-    let run = reconcile(&["--source", &src.url(), "--target", &dst.url(), "--max-missing-ratio", "0.01"]);
+    let run = reconcile(&[
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--max-missing-ratio",
+        "0.01",
+    ]);
     assert_eq!(run.code, Some(0), "{}", run.out);
     let run = reconcile(&[
-        "--source", &src.url(), "--target", &dst.url(), "--max-missing-ratio", "0.01", "--critical", "t",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--max-missing-ratio",
+        "0.01",
+        "--critical",
+        "t",
     ]);
     assert_eq!(run.code, Some(1), "{}", run.out);
     assert!(run.out.contains("critical table differs"), "{}", run.out);
@@ -173,7 +266,11 @@ fn table_without_a_key_is_an_error_with_a_reason() {
     }
     let run = reconcile(&["--source", &src.url(), "--target", &dst.url()]);
     assert_eq!(run.code, Some(2), "{}", run.out);
-    assert_eq!(run.report["public.heap_only"]["status"], "ERROR", "{}", run.out);
+    assert_eq!(
+        run.report["public.heap_only"]["status"], "ERROR",
+        "{}",
+        run.out
+    );
     assert!(run.out.contains("key"), "{}", run.out);
 }
 
@@ -221,18 +318,35 @@ fn counts_equal_a_sql_oracle_on_randomly_perturbed_tables() {
             seed as f64 / 10.0
         ));
         let (missing, extra, changed) = oracle(&db);
-        assert!(missing + extra + changed > 0, "seed {seed} perturbs something");
+        assert!(
+            missing + extra + changed > 0,
+            "seed {seed} perturbs something"
+        );
         let run = reconcile(&[
-            "--source", &db.url(), "--target", &db.url(), "--mapping", mapping.to_str().unwrap(),
-            "--jobs", if seed % 2 == 0 { "1" } else { "2" },
+            "--source",
+            &db.url(),
+            "--target",
+            &db.url(),
+            "--mapping",
+            mapping.to_str().unwrap(),
+            "--jobs",
+            if seed % 2 == 0 { "1" } else { "2" },
         ]);
         assert_eq!(run.code, Some(1), "seed {seed}: {}", run.out);
         let r = &run.report["b.t"];
         assert_eq!(
-            (r["missing_in_target"].parse::<i64>().unwrap(), r["extra_in_target"].parse::<i64>().unwrap(), r["changed"].parse::<i64>().unwrap()),
+            (
+                r["missing_in_target"].parse::<i64>().unwrap(),
+                r["extra_in_target"].parse::<i64>().unwrap(),
+                r["changed"].parse::<i64>().unwrap()
+            ),
             (missing, extra, changed),
             "seed {seed}: cutover vs oracle"
         );
-        assert_eq!(run.diff.len() as i64, missing + extra + changed, "seed {seed}: every row named");
+        assert_eq!(
+            run.diff.len() as i64,
+            missing + extra + changed,
+            "seed {seed}: every row named"
+        );
     }
 }

@@ -207,15 +207,19 @@ fn finalize_refuses_while_a_view_still_reads_the_previous_tables() {
     dst.sql("INSERT INTO parent VALUES (1, 'old'); CREATE VIEW parent_names AS SELECT name FROM parent;");
     let dir = temp_dir();
     let run = migrate(&src, &dst, &dir.path().join("run.json"));
-    // The view follows the table it was created on, now in the previous schema: dropping that
-    // schema would drop the view with it.
-    refused(&finalize(&dst, &run), "view parent_names");
-    assert_eq!(dst.sql("SELECT name FROM parent_names"), "old");
+    // The swap re-points the view to the new table.
+    assert_eq!(dst.sql("SELECT name FROM parent_names"), "new");
+    // Someone builds a view on the contents kept aside: dropping them would drop it too.
+    dst.sql(&format!(
+        "CREATE VIEW old_parent_names AS SELECT name FROM _cutover_prev_{run}.parent"
+    ));
+    refused(&finalize(&dst, &run), "view old_parent_names");
     assert_eq!(status(&dst, &run), "complete");
-    // Rollback brings the table back under the view.
+    // Rollback brings the earlier table back, and the re-pointed view with it.
     let out = rollback(&dst, &run);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
     assert_eq!(dst.sql("SELECT name FROM parent"), "old");
+    assert_eq!(dst.sql("SELECT name FROM parent_names"), "old");
     let out = finalize(&dst, &run);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
     assert_eq!(dst.sql("SELECT name FROM parent_names"), "old");

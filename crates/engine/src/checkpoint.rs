@@ -71,12 +71,15 @@ pub async fn create(
     Ok(())
 }
 
+/// One chunk of the recorded plan: table, chunk index, chunk count, page bounds.
+pub type Planned = (String, i32, i32, Option<i64>, Option<i64>);
+
 /// What a resumed run finds: the horizon and mapping hash of the first attempt, the plan, and the
 /// chunks already loaded (with their tallies).
 pub struct Resumed {
     pub horizon: String,
     pub mapping_hash: String,
-    pub plan: Vec<(String, i32, i32, Option<i64>, Option<i64>)>,
+    pub plan: Vec<Planned>,
     pub done: Vec<(String, i32, TableTally)>,
     pub cleaned: Vec<(String, TableTally)>,
 }
@@ -244,7 +247,7 @@ pub fn pack(leaves: &Leaves) -> Vec<u8> {
 /// The inverse of [`pack`].
 pub fn unpack(bytes: &[u8]) -> Result<Leaves> {
     let mut leaves = Leaves::new(FINE_K);
-    if bytes.len() % 44 != 0 {
+    if !bytes.len().is_multiple_of(44) {
         return Err(EngineError::runtime("corrupt checkpoint leaves"));
     }
     for rec in bytes.chunks_exact(44) {

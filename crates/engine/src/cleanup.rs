@@ -244,7 +244,7 @@ pub async fn resolve_orphans(
                     .columns
                     .first()
                     .and_then(|c| program.target_columns.iter().position(|t| &t.name == c))
-                    .map(|i| program.on_error[i].clone())
+                    .map(|i| program.on_error[i])
                     .unwrap_or(OnError::Reject);
                 let nullable = fk.columns.iter().all(|c| {
                     program

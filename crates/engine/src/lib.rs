@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod cleanup;
 pub mod delta;
+pub mod dependents;
 pub mod error;
 pub mod extract;
 pub mod finalize;

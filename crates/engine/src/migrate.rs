@@ -433,18 +433,10 @@ impl Job<'_> {
             created: &created,
             watermarks: &watermarks,
             horizon: &horizon,
+            manifest: &json,
+            snapshot: &snapshot_id,
         };
-        swap(
-            target,
-            self.stage,
-            self.programs,
-            self.ddl,
-            &extras,
-            state,
-            &json,
-            &snapshot_id,
-        )
-        .await?;
+        swap(target, self.stage, self.programs, self.ddl, &extras, state).await?;
         Ok(manifest)
     }
 

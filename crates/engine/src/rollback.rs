@@ -122,6 +122,14 @@ pub async fn rollback(
     let prev_columns = integer_columns(&tx, &prev).await?;
     let aside = run.rolled_back_schema();
 
+    // Views and foreign keys elsewhere were re-pointed to the run's tables at the swap: capture
+    // them now and replay them after the move so they bind to the restored tables.
+    let current: Vec<(String, String)> = pairs
+        .iter()
+        .filter(|p| p.current && p.previous)
+        .map(|p| (p.schema.clone(), p.name.clone()))
+        .collect();
+    let deps = crate::dependents::capture(&tx, &current).await?;
     let mut sql = vec![format!("CREATE SCHEMA {}", quote_ident(&aside))];
     for o in &owned {
         sql.push(format!("ALTER SEQUENCE {} OWNED BY NONE", o.sequence));
@@ -170,6 +178,9 @@ pub async fn rollback(
             .await
             .map_err(|e| e.context("the rollback failed; nothing was changed"))?;
     }
+    crate::dependents::apply(&tx, &deps)
+        .await
+        .map_err(|e| e.context("the rollback failed; nothing was changed"))?;
     drop_if_empty(&tx, &prev).await?;
     let names: Vec<String> = pairs.iter().map(|p| p.name.clone()).collect();
     let watermarks_cleared = run_record::clear_watermarks(&tx, &state, run_id, &names).await?;

@@ -169,7 +169,12 @@ impl Stage {
     }
 
     /// Records rows the mapping rejected (in the caller's transaction).
-    pub async fn write_rejects(&self, client: &Client, table: &str, rejects: &[RowReject]) -> Result<()> {
+    pub async fn write_rejects(
+        &self,
+        client: &Client,
+        table: &str,
+        rejects: &[RowReject],
+    ) -> Result<()> {
         let entries: Vec<Adjustment> = rejects
             .iter()
             .map(|r| Adjustment {
@@ -184,7 +189,12 @@ impl Stage {
     }
 
     /// Records rejected or altered rows (in the caller's transaction).
-    pub async fn write_adjustments(&self, client: &Client, table: &str, entries: &[Adjustment]) -> Result<()> {
+    pub async fn write_adjustments(
+        &self,
+        client: &Client,
+        table: &str,
+        entries: &[Adjustment],
+    ) -> Result<()> {
         for part in entries.chunks(10_000) {
             let keys: Vec<&str> = part.iter().map(|r| r.key.as_str()).collect();
             let cols: Vec<&str> = part.iter().map(|r| r.column.as_str()).collect();

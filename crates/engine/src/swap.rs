@@ -23,6 +23,10 @@ pub struct SwapExtras<'a> {
     pub watermarks: &'a [(String, String)],
     /// The commit-safe horizon of the run's snapshot (RFC 3339): the new watermark.
     pub horizon: &'a str,
+    /// The run's manifest, stored in its row of the state schema.
+    pub manifest: &'a serde_json::Value,
+    /// The exported snapshot the run read.
+    pub snapshot: &'a str,
 }
 
 /// Swaps the staged tables in. `manifest` is stored in the run's row of the state schema.
@@ -33,8 +37,6 @@ pub async fn swap(
     ddl: &HashMap<String, TableDdl>,
     extras: &SwapExtras<'_>,
     state: &StateSchema,
-    manifest: &serde_json::Value,
-    snapshot: &str,
 ) -> Result<()> {
     let created = extras.created;
     let tx = client
@@ -85,11 +87,23 @@ pub async fn swap(
         }
         sql.extend(d.triggers.iter().cloned());
     }
+    // Views and foreign keys elsewhere that depend on the replaced tables follow them to the
+    // previous schema unless re-pointed: capture them before the move, replay after it.
+    let replaced: Vec<(String, String)> = programs
+        .iter()
+        .filter(|p| !created.contains(&p.target.name))
+        .map(|p| (p.target.schema.clone(), p.target.name.clone()))
+        .collect();
+    let deps = crate::dependents::capture(&tx, &replaced).await?;
+    for s in deps.left.iter() {
+        tracing::warn!(object = %s, "not re-pointed to the new tables");
+    }
     for s in sql {
         tx.batch_execute(&s)
             .await
             .map_err(err(format!("swap failed at `{s}`")))?;
     }
+    crate::dependents::apply(&tx, &deps).await?;
     tx.execute(
         &format!(
             "INSERT INTO {} (run_id, table_name, key, column_name, reason, phase, key_hash)
@@ -108,9 +122,9 @@ pub async fn swap(
             &tx,
             &stage.run_id,
             "complete",
-            Some(snapshot),
+            Some(extras.snapshot),
             None,
-            Some(manifest),
+            Some(extras.manifest),
         )
         .await?;
     tx.batch_execute(&format!(
