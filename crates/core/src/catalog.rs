@@ -36,6 +36,9 @@ pub struct TableInfo {
     pub estimated_rows: i64,
     /// `pg_class.relpages`: used to split the table into ctid ranges.
     pub pages: i64,
+    /// The table's tablespace when it is not the database's default.
+    #[serde(default)]
+    pub tablespace: Option<String>,
 }
 
 impl TableInfo {

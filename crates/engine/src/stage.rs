@@ -89,9 +89,10 @@ impl Stage {
     pub fn create_table_sql(&self, program: &TableProgram) -> String {
         format!(
             "CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING GENERATED \
-             INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING COMMENTS)",
+             INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING COMMENTS){}",
             self.table(&program.target.name),
-            program.target.qualified()
+            program.target.qualified(),
+            tablespace_clause(program.target.tablespace.as_deref())
         )
     }
 
@@ -230,6 +231,14 @@ pub struct Adjustment {
     pub phase: &'static str,
     /// Hex blake3 of the target key bytes (constraint and nulled rows).
     pub key_hash: Option<String>,
+}
+
+/// ` TABLESPACE x` when the target table lives outside the default tablespace: the staged copy
+/// is built where the table will live (and fails there, not elsewhere, when that space is full).
+pub fn tablespace_clause(tablespace: Option<&str>) -> String {
+    tablespace
+        .map(|t| format!(" TABLESPACE {}", quote_ident(t)))
+        .unwrap_or_default()
 }
 
 /// The quoted target column list of a program, in batch order.

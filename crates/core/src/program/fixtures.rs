@@ -71,6 +71,7 @@ pub fn table(schema: &str, name: &str, columns: Vec<ColumnInfo>, pk: &[&str]) ->
         primary_key: pk.iter().map(|s| s.to_string()).collect(),
         estimated_rows: -1,
         pages: 0,
+        tablespace: None,
     }
 }
 
