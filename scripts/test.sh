@@ -2,7 +2,7 @@
 # The project's test command (README, .ci/run): PostgreSQL up, format and lint checks, every test.
 #
 # Tests reach PostgreSQL through CUTOVER_TEST_PG (set from scripts/pg-up.sh). Uses cargo-nextest
-# when installed (doc-tests then run separately: nextest does not run them), else cargo test.
+# when installed, else cargo test; doc-tests run separately, first.
 # scripts/determinism.sh, when present and executable, runs last with SCALE=$DETERMINISM_SCALE
 # (default 1, the smallest fixture), the same SCALE variable scripts/demo.sh reads.
 set -euo pipefail
@@ -21,14 +21,16 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+# Doc-tests first (nextest does not run them), so that the summary of the main run is the last
+# one printed: CI reads the test runner's closing line.
+step "cargo test --doc"
+cargo test --doc --workspace
 if cargo nextest --version >/dev/null 2>&1; then
     step "cargo nextest run"
     cargo nextest run --workspace --no-fail-fast
-    step "cargo test --doc"
-    cargo test --doc --workspace
 else
     step "cargo test (cargo-nextest not installed)"
-    cargo test --workspace --no-fail-fast
+    cargo test --workspace --lib --bins --tests --no-fail-fast
 fi
 
 if [[ -x scripts/determinism.sh ]]; then

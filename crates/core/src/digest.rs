@@ -286,14 +286,16 @@ pub struct RowDigest {
 /// scratch buffer so the hot path does not allocate. One per thread.
 #[derive(Clone, Debug, Default)]
 pub struct RowHasher {
-    /// Key bytes ‖ row bytes of the row being digested.
+    /// Key bytes ‖ row bytes of the row last digested.
     buf: Vec<u8>,
+    /// Length of the key bytes at the front of `buf`.
+    key_len: usize,
     /// Bucket and digest of rows digested but not yet added (see [`RowHasher::digest_batch`]).
     pending: Vec<(u32, [u8; 32])>,
 }
 
 /// Rows digested before their digests are added to the leaves.
-const ADD_BLOCK: usize = 256;
+const ADD_BLOCK: usize = 1024;
 
 impl RowHasher {
     pub fn new() -> RowHasher {
@@ -328,11 +330,8 @@ impl RowHasher {
             .collect();
         for row in 0..batch.num_rows() {
             let d = self.digest_with(|i| cols[i], cols.len(), row, key_cols);
-            let key_len = key_cols
-                .iter()
-                .map(|&i| encoded_len(cols[i].get(row)))
-                .sum::<usize>();
-            f(row, &d, &self.buf[..key_len], &self.buf[key_len..]);
+            let (key, values) = self.buf.split_at(self.key_len);
+            f(row, &d, key, values);
         }
     }
 
@@ -384,6 +383,7 @@ impl RowHasher {
         for i in 0..ncols {
             put_value(buf, col(i).get(row));
         }
+        self.key_len = key_len;
         RowDigest {
             bucket_hash: *blake3::hash(&buf[..key_len]).as_bytes(),
             digest: *blake3::hash(buf).as_bytes(),
@@ -444,14 +444,6 @@ impl<'a> BinaryColumn<'a> {
     }
 }
 
-/// Length of the canonical encoding of one value.
-fn encoded_len(v: Option<&[u8]>) -> usize {
-    match v {
-        None => 1,
-        Some(b) => 5 + b.len(),
-    }
-}
-
 /// Splits canonical bytes (a sequence of [`put_value`] encodings) into values; `None` for NULL.
 /// Returns `None` when the bytes are not a well-formed sequence.
 pub fn split_values(mut bytes: &[u8]) -> Option<Vec<Option<&[u8]>>> {
@@ -476,7 +468,6 @@ pub fn split_values(mut bytes: &[u8]) -> Option<Vec<Option<&[u8]>>> {
     }
     Some(out)
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -742,6 +733,50 @@ mod tests {
         b.leaves[60].sub(&[2; 32]);
         assert_eq!(a.differing(&b), [3, 60]);
         assert_ne!(a.root(), b.root());
+    }
+
+    #[test]
+    fn split_values_inverts_put_value() {
+        let values: [Option<&[u8]>; 4] = [Some(b"ab"), None, Some(b""), Some(&[0, 1, 0])];
+        let mut bytes = Vec::new();
+        for v in values {
+            put_value(&mut bytes, v);
+        }
+        assert_eq!(split_values(&bytes).unwrap(), values);
+        assert_eq!(split_values(&[]).unwrap(), []);
+        assert_eq!(
+            split_values(&bytes[..bytes.len() - 1]),
+            None,
+            "truncated value"
+        );
+        assert_eq!(split_values(&[1, 0, 0]), None, "truncated length");
+        assert_eq!(split_values(&[2]), None, "unknown tag");
+    }
+
+    #[test]
+    fn digest_each_hands_out_the_hashed_bytes() {
+        let rows = sample_rows(20);
+        let b = batch(&rows);
+        let mut leaves = Leaves::new(3);
+        let mut seen = 0;
+        RowHasher::new().digest_each(&b, &[2, 0], |row, d, key, values| {
+            let key_vals = split_values(key).unwrap();
+            assert_eq!(key_vals, [rows[row][2].as_deref(), rows[row][0].as_deref()]);
+            let vals: Vec<Option<Vec<u8>>> = split_values(values)
+                .unwrap()
+                .into_iter()
+                .map(|v| v.map(<[u8]>::to_vec))
+                .collect();
+            assert_eq!(vals, rows[row]);
+            assert_eq!(d.bucket_hash, *blake3::hash(key).as_bytes());
+            assert_eq!(d.digest, *blake3::hash(&[key, values].concat()).as_bytes());
+            leaves.add(&d.bucket_hash, &d.digest);
+            seen += 1;
+        });
+        assert_eq!(seen, 20);
+        let mut direct = Leaves::new(3);
+        RowHasher::new().digest_batch(&b, &[2, 0], &mut direct);
+        assert_eq!(leaves, direct);
     }
 
     #[test]
