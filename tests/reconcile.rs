@@ -227,11 +227,12 @@ fn planted_differences_are_named_with_kind_and_columns() {
     .iter()
     .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
     .collect();
-    let mut got_sorted = got.clone();
-    got_sorted.sort_by(|a, b| (a.1.clone(), a.0.clone()).cmp(&(b.1.clone(), b.0.clone())));
-    let mut want_sorted = want.clone();
-    want_sorted.sort_by(|a, b| (a.1.clone(), a.0.clone()).cmp(&(b.1.clone(), b.0.clone())));
-    assert_eq!(got_sorted, want_sorted);
+    let by_kind_then_key = |v: &[(String, String, String)]| {
+        let mut v = v.to_vec();
+        v.sort_by_key(|r| (r.1.clone(), r.0.clone()));
+        v
+    };
+    assert_eq!(by_kind_then_key(&got), by_kind_then_key(&want));
 
     // Gates: a generous ratio passes, a critical table does not.
     let run = reconcile(&[

@@ -33,6 +33,10 @@ pub struct Global {
     /// Schema holding cutover's own state in the target.
     #[arg(long, default_value = "_cutover", global = true)]
     pub state_schema: String,
+    /// Password for connections whose URL has none (its first line); wins over PGPASSWORD and
+    /// ~/.pgpass (PGPASSFILE).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -237,5 +241,20 @@ pub enum MigrateMode {
         /// Pages (8 kB) per chunk: larger tables are split between workers.
         #[arg(long, default_value_t = 16_384, hide = true)]
         chunk_pages: i64,
+        #[command(flatten)]
+        pii: PseudonymiseArgs,
     },
+}
+
+/// `migrate full --pseudonymise`: copies for test environments.
+#[derive(Args, Debug, Clone)]
+pub struct PseudonymiseArgs {
+    /// Load keyed pseudonyms instead of the values of `pii = true` columns (the same key and
+    /// value always give the same pseudonym, so joins still match); the key comes from
+    /// --pseudonymise-key-file or CUTOVER_PSEUDONYMISE_KEY.
+    #[arg(long)]
+    pub pseudonymise: bool,
+    /// File holding the pseudonymisation key (at least 16 bytes; a final newline is ignored).
+    #[arg(long, value_name = "FILE", requires = "pseudonymise")]
+    pub pseudonymise_key_file: Option<PathBuf>,
 }

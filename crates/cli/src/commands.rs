@@ -6,7 +6,7 @@ use cutover_engine::migrate::{migrate_full, MigrateOptions};
 use cutover_engine::{EngineError, ErrorKind, Settings};
 use cutover_postgres::{ConnInfo, Role};
 
-use crate::args::{Cli, Command, Connections, Global, MigrateMode};
+use crate::args::{Cli, Command, Connections, Global, MigrateMode, PseudonymiseArgs};
 use crate::exit;
 use crate::printer::{render_table, Progress};
 
@@ -49,6 +49,7 @@ pub async fn run(cli: Cli) -> i32 {
                 chunk_pages,
                 create_tables,
                 resume,
+                pii,
             } => {
                 let opts = MigrateOptions {
                     resume: resume.map(|r| Some(r).filter(|r| !r.is_empty())),
@@ -56,7 +57,7 @@ pub async fn run(cli: Cli) -> i32 {
                     drill_fail_after,
                     chunk_pages,
                 };
-                migrate(&cli.global, &conn, &opts, create_tables).await
+                migrate(&cli.global, &conn, &opts, create_tables, &pii).await
             }
         },
     };
@@ -81,8 +82,10 @@ pub(crate) fn settings(
     create_tables: bool,
 ) -> Result<Settings, EngineError> {
     Ok(Settings {
-        source: ConnInfo::parse(&conn.source, Role::Source)?,
-        target: ConnInfo::parse(&conn.target, Role::Target)?,
+        source: ConnInfo::parse(&conn.source, Role::Source)?
+            .with_password_file(global.password_file.as_deref())?,
+        target: ConnInfo::parse(&conn.target, Role::Target)?
+            .with_password_file(global.password_file.as_deref())?,
         mapping: conn.mapping.clone(),
         schema: conn.schema.clone(),
         jobs: global
@@ -95,6 +98,7 @@ pub(crate) fn settings(
             .max(1),
         state_schema: global.state_schema.clone(),
         create_tables,
+        pseudonymise: None,
     })
 }
 
@@ -200,8 +204,13 @@ async fn migrate(
     conn: &Connections,
     opts: &MigrateOptions,
     create_tables: bool,
+    pii: &PseudonymiseArgs,
 ) -> Result<i32, EngineError> {
-    let s = settings(global, conn, create_tables)?;
+    let mut s = settings(global, conn, create_tables)?;
+    if pii.pseudonymise {
+        let file = pii.pseudonymise_key_file.as_deref();
+        s.pseudonymise = Some(cutover_engine::settings::pseudonymise_key(file)?);
+    }
     let progress = Arc::new(Progress::new(global.quiet));
     let started = std::time::Instant::now();
     let report = migrate_full(&s, opts, progress, shutdown()).await?;
@@ -251,12 +260,19 @@ async fn migrate(
             m.previous_schema.as_deref().unwrap_or("-"),
             m.run_id
         );
+        if let Some(key) = &s.pseudonymise {
+            println!(
+                "pii columns were loaded as pseudonyms (key fingerprint {}).",
+                key.fingerprint()
+            );
+        }
     }
     Ok(exit::OK)
 }
 
 async fn rollback(global: &Global, run: &crate::args::RunTarget) -> Result<i32, EngineError> {
-    let target = ConnInfo::parse(&run.target, Role::Target)?;
+    let target = ConnInfo::parse(&run.target, Role::Target)?
+        .with_password_file(global.password_file.as_deref())?;
     let r = cutover_engine::rollback::rollback(&target, &global.state_schema, &run.run).await?;
     if !global.quiet {
         let rows: Vec<Vec<String>> = r
@@ -301,7 +317,8 @@ async fn rollback(global: &Global, run: &crate::args::RunTarget) -> Result<i32, 
 }
 
 async fn finalize(global: &Global, run: &crate::args::RunTarget) -> Result<i32, EngineError> {
-    let target = ConnInfo::parse(&run.target, Role::Target)?;
+    let target = ConnInfo::parse(&run.target, Role::Target)?
+        .with_password_file(global.password_file.as_deref())?;
     let r = cutover_engine::finalize::finalize(&target, &global.state_schema, &run.run).await?;
     if !global.quiet {
         for (schema, tables) in &r.dropped {

@@ -49,12 +49,14 @@ pub fn main() -> i32 {
 fn init_logging(global: &args::Global) {
     use tracing_subscriber::EnvFilter;
     let default = if global.quiet { "error" } else { "warn" };
-    let filter = EnvFilter::try_from_env("CUTOVER_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    // The driver logs query parameters (row values) at debug level: never let it, whatever
-    // CUTOVER_LOG asks for.
-    let filter = match "tokio_postgres=info".parse() {
-        Ok(d) => filter.add_directive(d),
-        Err(_) => filter,
+    let filter = match EnvFilter::try_from_env("CUTOVER_LOG") {
+        // The driver logs query parameters (row values) at debug level: never let it, whatever
+        // CUTOVER_LOG asks for.
+        Ok(f) => match "tokio_postgres=info".parse() {
+            Ok(d) => f.add_directive(d),
+            Err(_) => f,
+        },
+        Err(_) => EnvFilter::new(default),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

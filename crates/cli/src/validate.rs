@@ -15,7 +15,8 @@ use crate::printer::{render_table, Progress};
 /// Runs validate; exit 1 when a rule fails with severity BLOCKER.
 pub async fn run(global: &Global, args: &ValidateArgs) -> Result<i32, EngineError> {
     let opts = ValidateOptions {
-        target: ConnInfo::parse(&args.target, Role::Target)?,
+        target: ConnInfo::parse(&args.target, Role::Target)?
+            .with_password_file(global.password_file.as_deref())?,
         mapping: args.mapping.clone(),
         schema: args.schema.clone(),
         jobs: global

@@ -144,7 +144,8 @@ pub struct ColumnSpec {
     /// the transformed source rows by `cutover plan` (see [`crate::rules`]).
     #[serde(default)]
     pub checks: Option<crate::rules::Checks>,
-    /// The column holds personal data: its values are masked in findings.
+    /// The column holds personal data: its values are masked in findings and every other
+    /// report, and `migrate full --pseudonymise` loads keyed pseudonyms of them.
     #[serde(default)]
     pub pii: bool,
     /// Span of the column's name in the file (its section header or inline key).

@@ -17,10 +17,13 @@ mod compile;
 mod expr;
 #[cfg(test)]
 mod fixtures;
+mod pii;
 mod run;
 mod suggest;
 #[cfg(test)]
 mod tests_compile;
+#[cfg(test)]
+mod tests_pii;
 #[cfg(test)]
 mod tests_run;
 

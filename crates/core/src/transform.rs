@@ -1,5 +1,6 @@
 //! Column transforms on decoded values: trim/lower/upper, code maps, email check, phone to E.164,
-//! numeric rescale, timezone conversion, UUIDv5 ids, concatenation.
+//! numeric rescale, timezone conversion, UUIDv5 ids, concatenation, and the keyed pseudonyms of
+//! `pii = true` columns ([`pseudonym`]).
 //!
 //! Pure functions, no I/O. A transform that can fail returns `Err(reason)`, a sentence naming
 //! the value and what is wrong with it; it is stored with a rejected row (never logged).
@@ -10,6 +11,7 @@ use uuid::Uuid;
 mod code_map;
 mod email;
 mod phone;
+pub mod pseudonym;
 mod rescale;
 mod timezone;
 

@@ -43,6 +43,9 @@ pub fn key_json(program: &TableProgram, batch: &RecordBatch, row: usize) -> Stri
             if col.is_null(row) {
                 return serde_json::Value::Null;
             }
+            if program.is_pii(k) {
+                return serde_json::Value::String(cutover_core::validation::MASKED.to_string());
+            }
             let ty = &program.target_columns[k].ty;
             match value::decode(ty, col.value(row))
                 .ok()

@@ -9,10 +9,12 @@ use serde::Serialize;
 
 use crate::error::{EngineError, Result};
 use crate::extract::{copy_out_sql, export_snapshot, open_reader, select_sql};
-use crate::load::{run_chunk, ChunkWorker};
+use crate::load::run_chunk;
 use crate::observer::{Event, SharedObserver};
 use crate::resolve::resolve;
 use crate::settings::Settings;
+use crate::validate::source::{plan_rules, rule_findings, PlanRules, RulesWorker};
+use cutover_core::validation::RuleOutcome;
 
 /// A finding as reported.
 #[derive(Clone, Debug, Serialize)]
@@ -60,6 +62,8 @@ pub struct PlanTable {
     pub rows_rejected: u64,
     pub values_nulled: u64,
     pub rejects: Vec<RejectReason>,
+    /// The mapping's declared column rules on the accepted (transformed) rows.
+    pub rules: Vec<RuleOutcome>,
 }
 
 /// The plan report (`--output plan.json`).
@@ -84,6 +88,20 @@ pub async fn plan(settings: &Settings, observer: SharedObserver) -> Result<PlanR
     let resolved = resolve(settings, &source, &target).await?;
     let mut findings: Vec<PlanFinding> = resolved.findings.iter().map(PlanFinding::from).collect();
     let programs: Vec<Arc<TableProgram>> = resolved.programs.into_iter().map(Arc::new).collect();
+    // The mapping's declared column rules, checked by the workers on the transformed rows.
+    let file = settings
+        .mapping
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let rules: Vec<Arc<PlanRules>> = programs
+        .iter()
+        .map(|p| {
+            let (r, found) = plan_rules(&resolved.mapping, &file, p);
+            findings.extend(found.iter().map(PlanFinding::from));
+            r
+        })
+        .collect();
 
     let snapshot = export_snapshot(&settings.source).await?;
     let queue = Mutex::new((0..programs.len()).collect::<std::collections::VecDeque<_>>());
@@ -104,7 +122,7 @@ pub async fn plan(settings: &Settings, observer: SharedObserver) -> Result<PlanR
                 table: p.target.name.clone(),
                 estimated_rows: p.source.estimated_rows.max(0) as u64,
             });
-            let w = ChunkWorker::new(p.clone(), false, observer.clone());
+            let w = RulesWorker::new(p.clone(), rules[i].clone(), observer.clone());
             let done = run_chunk(&reader, &copy_out_sql(&select_sql(p, None, None)), None, w)
                 .await
                 .map_err(|e| e.context(format!("table `{}`", p.target.name)))?;
@@ -139,6 +157,7 @@ pub async fn plan(settings: &Settings, observer: SharedObserver) -> Result<PlanR
                     rows_rejected: done.rejects.len() as u64,
                     values_nulled: done.nulled,
                     rejects: by_col.into_values().collect(),
+                    rules: done.outcomes(),
                 },
             );
         }
@@ -163,6 +182,13 @@ pub async fn plan(settings: &Settings, observer: SharedObserver) -> Result<PlanR
                 ),
             });
         }
+    }
+    for t in &tables {
+        findings.extend(
+            rule_findings(&t.target, &t.rules)
+                .iter()
+                .map(PlanFinding::from),
+        );
     }
     for p in programs.iter() {
         if let Some(d) = resolved.ddl.get(&p.target.name) {

@@ -69,6 +69,14 @@ pub async fn resolve(settings: &Settings, source: &Client, target: &Client) -> R
             (m, hash, tables)
         }
     };
+    // A pseudonymised load is another mapping: a --resume with another key, or none, refuses.
+    let mapping_hash = match &settings.pseudonymise {
+        Some(key) => mapping::mapping_hash(&format!(
+            "{mapping_hash}\npseudonymised:{}",
+            key.fingerprint()
+        )),
+        None => mapping_hash,
+    };
     let identity = settings.mapping.is_none();
     let mut target_tables = catalog::tables(target, &mapping.target_schema).await?;
     let mut findings = Vec::new();
@@ -150,9 +158,26 @@ pub async fn resolve(settings: &Settings, source: &Client, target: &Client) -> R
         };
         let (program, mut found) = TableProgram::compile(&mapping, spec, &file, s, t);
         findings.append(&mut found);
-        if let Some(p) = program {
+        if let Some(mut p) = program {
+            if let Some(key) = &settings.pseudonymise {
+                findings.append(&mut p.pseudonymise(key));
+            }
             programs.push(p);
         }
+    }
+    let any_pii = programs
+        .iter()
+        .any(|p| (0..p.target_columns.len()).any(|i| p.is_pii(i)));
+    if settings.pseudonymise.is_some() && !any_pii {
+        findings.push(Finding {
+            severity: Severity::Blocker,
+            table: None,
+            column: None,
+            location: None,
+            message: "--pseudonymise: no column of the mapping is marked `pii = true`, so \
+                      nothing would be pseudonymised; mark the personal columns"
+                .into(),
+        });
     }
     let mut ddl = HashMap::new();
     for p in &programs {

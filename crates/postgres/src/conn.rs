@@ -1,13 +1,17 @@
 //! Connection strings and connections. A [`ConnInfo`] is the only way a URL travels through
 //! `cutover`: its `Display` never shows the password, so nothing that formats it can leak one.
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_postgres::config::Host;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
 
 use crate::error::{PgError, Result};
+use crate::password::{read_password_file, PasswordOrigin};
+use crate::tls::{SslMode, Tls, TlsOptions};
 
 /// Which side a connection is for. Source sessions are read-only from the first statement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,20 +35,34 @@ impl fmt::Display for Role {
 pub struct ConnInfo {
     config: Config,
     role: Role,
+    /// `sslmode` and certificates (see [`crate::tls`]), shared by the clones.
+    tls: Arc<Tls>,
+    /// Where the password came from (see [`crate::password`] for the precedence).
+    password: PasswordOrigin,
 }
 
 impl ConnInfo {
-    /// Parses a connection string. A password missing from it is taken from `PGPASSWORD`.
+    /// Parses a connection string. A password missing from it is taken from `PGPASSWORD`
+    /// (or later [`ConnInfo::with_password_file`], or `.pgpass` at connect time); `sslmode` and
+    /// the certificates from its parameters or the `PGSSL*` variables.
     pub fn parse(text: &str, role: Role) -> Result<Self> {
-        let mut config = Config::from_str(text).map_err(|e| {
+        let invalid = |e: &dyn fmt::Display| {
             PgError::config(format!(
                 "invalid {role} connection string `{}`: {e}",
                 redact_text(text)
             ))
-        })?;
+        };
+        let (rest, tls_params) =
+            crate::conn_params::split_tls_params(text).map_err(|e| invalid(&e))?;
+        let mut config = Config::from_str(&rest).map_err(|e| invalid(&e))?;
+        let tls = TlsOptions::resolve(&tls_params).map_err(|e| invalid(&e))?;
+        config.ssl_mode(tls.driver_mode());
+        let mut password = PasswordOrigin::ConnString;
         if config.get_password().is_none() {
+            password = PasswordOrigin::None;
             if let Ok(pw) = std::env::var("PGPASSWORD") {
                 config.password(pw);
+                password = PasswordOrigin::Env;
             }
         }
         if config.get_user().is_none() {
@@ -62,7 +80,35 @@ impl ConnInfo {
             Role::Source => "cutover (source, read-only)",
             Role::Target => "cutover (target)",
         });
-        Ok(ConnInfo { config, role })
+        // The engine's own idempotent DDL (IF NOT EXISTS, DROP … CASCADE) raises NOTICEs that
+        // would only clutter the output.
+        if config.get_options().is_none() {
+            config.options("-c client_min_messages=warning");
+        }
+        Ok(ConnInfo {
+            config,
+            role,
+            tls: Arc::new(Tls::new(tls)),
+            password,
+        })
+    }
+
+    /// Takes the password from the first line of `file` (`--password-file`) unless the
+    /// connection string has one: it wins over `PGPASSWORD` and `.pgpass`, as libpq's order is.
+    pub fn with_password_file(mut self, file: Option<&Path>) -> Result<Self> {
+        if let Some(file) = file {
+            if self.password != PasswordOrigin::ConnString {
+                let pw = read_password_file(file).map_err(PgError::config)?;
+                self.config.password(pw);
+                self.password = PasswordOrigin::File;
+            }
+        }
+        Ok(self)
+    }
+
+    /// The `sslmode` in force (`require` with a root certificate is `verify-ca`).
+    pub fn ssl_mode(&self) -> SslMode {
+        self.tls.options.mode
     }
 
     /// Which side this is.
@@ -88,16 +134,8 @@ impl ConnInfo {
 
     /// Opens a connection; a source connection is made read-only before it is returned.
     pub async fn connect(&self) -> Result<Client> {
-        let (client, connection) = self
-            .config
-            .connect(NoTls)
-            .await
-            .map_err(|e| PgError::db(format!("cannot connect to {} {}", self.role, self), e))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection closed with an error");
-            }
-        });
+        let shown = format!("{} {self}", self.role);
+        let client = crate::login::open(&self.config, &self.tls, &shown).await?;
         if self.role == Role::Source {
             client
                 .batch_execute("SET default_transaction_read_only = on")

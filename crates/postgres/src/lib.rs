@@ -3,10 +3,15 @@
 //! schema kept in the target. Policy (what to load, when to fail) lives in the engine.
 pub mod catalog;
 pub mod conn;
+mod conn_params;
 pub mod copy_decode;
 pub mod copy_encode;
 pub mod error;
+pub mod integrity;
+mod login;
+pub mod password;
 pub mod state;
+pub mod tls;
 
 pub use conn::{ConnInfo, Role};
 pub use error::{PgError, PgErrorKind};

@@ -274,6 +274,7 @@ fn identity_maps_every_table_with_copy_unmapped() {
         primary_key: vec!["id".into()],
         estimated_rows: 0,
         pages: 0,
+        tablespace: None,
     };
     let m = identity(&[table("a"), table("b")], "public", "crm");
     assert_eq!(m.version, 1);

@@ -153,7 +153,10 @@ impl<'a> Compiler<'a> {
         let mut outputs = Vec::new();
         for t in target.columns.iter().filter(|t| !t.generated) {
             let out = if let Some(col) = spec.columns.get(&t.name) {
-                self.column(t, col)
+                self.column(t, col).map(|out| OutputColumn {
+                    pii: col.pii,
+                    ..out
+                })
             } else if let Some(s) = spec
                 .copy_unmapped
                 .then(|| self.source.column(&t.name))

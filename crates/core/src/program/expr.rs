@@ -6,6 +6,7 @@ use arrow_array::{Array, BinaryArray};
 use chrono_tz::Tz;
 use uuid::Uuid;
 
+use super::pii::{mask_reason, Pseudonym};
 use crate::mapping::OnError;
 use crate::pgtype::PgType;
 use crate::transform::{self, CodeMap, Region};
@@ -26,6 +27,8 @@ pub struct OutputColumn {
     pub default: Option<Vec<u8>>,
     /// How the value is computed.
     pub expr: Expr,
+    /// `pii = true`: values are masked in failure reasons (see [`super::pii`]).
+    pub pii: bool,
 }
 
 impl OutputColumn {
@@ -81,6 +84,8 @@ pub struct Steps {
     pub phone: Option<Option<Region>>,
     pub scale: Option<u16>,
     pub timezone: Option<Tz>,
+    /// `--pseudonymise` on a pii column: the value's keyed pseudonym, after every other step.
+    pub pseudonym: Option<Box<Pseudonym>>,
 }
 
 /// Buffers reused across rows.
@@ -91,6 +96,20 @@ pub struct Scratch {
 }
 
 impl Expr {
+    /// True when the value is computed from input column `i`.
+    pub fn reads(&self, i: usize) -> bool {
+        match self {
+            Expr::Pass { input } => *input == i,
+            Expr::Const { .. } => false,
+            Expr::Compute { origin, .. } => match origin {
+                Origin::Column { input, .. } => *input == i,
+                Origin::Concat { inputs, .. } | Origin::Uuid { inputs, .. } => {
+                    inputs.iter().any(|(input, _)| *input == i)
+                }
+            },
+        }
+    }
+
     /// Renumbers input indices (from source attribute positions to batch positions).
     pub fn remap(&mut self, f: &impl Fn(usize) -> usize) {
         let all = |inputs: &mut Vec<(usize, PgType)>| {
@@ -190,6 +209,7 @@ impl Steps {
             && self.phone.is_none()
             && self.scale.is_none()
             && self.timezone.is_none()
+            && self.pseudonym.is_none()
     }
 
     /// Applies the steps to a non-NULL value.
@@ -247,6 +267,9 @@ impl Steps {
             };
             v = Value::TimestampTz(transform::local_to_utc(t, tz)?);
         }
+        if let Some(p) = &self.pseudonym {
+            v = p.apply(&v)?;
+        }
         Ok(v)
     }
 }
@@ -274,8 +297,24 @@ impl OutputColumn {
         if v == Value::Null {
             return Ok(false);
         }
+        if self.pii {
+            return self.eval_pii(v, steps, out);
+        }
         let v = steps.apply(v)?;
         value::encode(&self.ty, &v, out).map_err(|e| e.0)?;
+        Ok(true)
+    }
+
+    /// [`OutputColumn::eval`] of a pii column: a failure reason never holds the value.
+    fn eval_pii(&self, v: Value, steps: &Steps, out: &mut Vec<u8>) -> Result<bool, String> {
+        let before = v.as_text().map(|t| t.into_owned()).unwrap_or_default();
+        let mask =
+            |reason: String, after: &str| mask_reason(&reason, &self.name, &[&before, after]);
+        let v = steps.apply(v).map_err(|e| mask(e, ""))?;
+        value::encode(&self.ty, &v, out).map_err(|e| {
+            let after = v.as_text().map(|t| t.into_owned()).unwrap_or_default();
+            mask(e.0, &after)
+        })?;
         Ok(true)
     }
 }

@@ -194,7 +194,7 @@ fn pass(
 }
 
 /// The source key of `row` as a JSON array of texts (`null` for NULL, `\x…` hex for a value
-/// without a text form).
+/// without a text form, `***` for a column feeding a pii column).
 fn source_key(program: &TableProgram, cols: &[&BinaryArray], row: usize) -> String {
     let parts: Vec<Option<String>> = program
         .source_key
@@ -203,6 +203,9 @@ fn source_key(program: &TableProgram, cols: &[&BinaryArray], row: usize) -> Stri
             let col = cols[i];
             if col.is_null(row) {
                 return None;
+            }
+            if program.source_is_pii(i) {
+                return Some(crate::validation::MASKED.to_string());
             }
             let raw = col.value(row);
             let ty = &program

@@ -196,7 +196,14 @@ impl Cycle<'_> {
             let key_text = p
                 .key
                 .iter()
-                .map(|&k| format!("t.{}::text", quote_ident(&p.target_columns[k].name)))
+                .map(|&k| {
+                    // Conflict keys are reported: a pii key is masked.
+                    if p.is_pii(k) {
+                        "'***'::text".to_string()
+                    } else {
+                        format!("t.{}::text", quote_ident(&p.target_columns[k].name))
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             let rows = target

@@ -108,7 +108,8 @@ fn row(
     }
 }
 
-/// The key bytes of a row as a JSON array of texts (hex for values that have no text form).
+/// The key bytes of a row as a JSON array of texts (hex for values that have no text form,
+/// `***` for a `pii = true` column).
 pub fn key_json(program: &TableProgram, key: &[u8]) -> String {
     let Some(values) = key_values(key) else {
         return serde_json::Value::String(hex::encode(key)).to_string();
@@ -118,6 +119,9 @@ pub fn key_json(program: &TableProgram, key: &[u8]) -> String {
         .enumerate()
         .map(|(i, v)| match v {
             None => serde_json::Value::Null,
+            Some(_) if program.key.get(i).is_some_and(|&k| program.is_pii(k)) => {
+                serde_json::Value::String(cutover_core::validation::MASKED.into())
+            }
             Some(bytes) => {
                 let ty = program.key.get(i).map(|&k| &program.target_columns[k].ty);
                 let text = ty

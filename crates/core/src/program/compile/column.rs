@@ -228,6 +228,7 @@ pub(super) fn output(
         on_error,
         default,
         expr,
+        pii: false,
     }
 }
 

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Side-by-side end-to-end benchmarks of cutover against the raw binary COPY pipe, pgcopydb,
+# pgloader and reladiff (protocol: ../shared/BENCHMARKS.md), in one command:
+#
+#   benches/e2e/run.sh [--rows N] [--repeat R] [--only name,name] [--keep]
+#
+#   --rows N      rows of the contacts table (default 5000000); the CRM fixture is generated at
+#                 scale round(N / 96000), at least 1, so both migrations move about N rows
+#   --repeat R    timed runs of each job, interleaved A B C … A B C … (default 3)
+#   --only LIST   jobs to run (comma-separated); names: raw pgcopydb pgloader migrate-identity
+#                 migrate-crm reladiff-same reconcile-same reladiff-diff reconcile-diff
+#                 delta-sync validate. delta-sync and validate are skipped (and said so) when
+#                 the built binary lacks the command.
+#   --keep        leave the databases and benches/e2e/work/ for inspection
+#
+# It starts PostgreSQL (scripts/pg-up.sh), builds `cargo build --release`, installs missing
+# competitors (apt: pgcopydb pgloader time; pip: reladiff in benches/e2e/.venv), creates its own
+# uniquely named databases and drops them at the end, even on Ctrl-C. It prints a Markdown table of
+# medians, ratios and targets and writes it to benches/results/YYYY-MM-DD-<rows>.md.
+# Logs of every run: benches/e2e/work/<run id>/logs/.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+    exit 0
+fi
+exec python3 "$here/harness.py" "$@"
