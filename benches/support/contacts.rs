@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use arrow_array::builder::BinaryBuilder;
+use arrow_array::cast::AsArray;
 use arrow_array::{ArrayRef, RecordBatch};
 use bytes::BytesMut;
 use cutover_core::batch::binary_schema;
@@ -130,6 +131,42 @@ pub fn copy_stream(batches: &[RecordBatch]) -> Vec<u8> {
     }
     copy_encode::write_trailer(&mut buf);
     buf.to_vec()
+}
+
+/// A valid phone in the 9 spellings of the CRM fixture (`fixtures/crm/README.md`, "Phones"):
+/// `contacts.sql`'s `(555) …` numbers are all invalid, so they only time the rejecting path.
+pub fn valid_phone(g: i64) -> String {
+    let area = [212, 415, 617, 312, 206, 303, 646, 713][(g % 8) as usize];
+    // Exchanges 200–999 except N11 (service codes, never valid).
+    let ex = match 200 + g % 800 {
+        e if e % 100 == 11 => e + 1,
+        e => e,
+    };
+    let line = g % 10_000;
+    match g % 9 {
+        0 => format!("({area}) {ex}-{line:04}"),
+        1 => format!("{area}.{ex}.{line:04}"),
+        2 => format!("{area}-{ex}-{line:04}"),
+        3 => format!("{area}{ex}{line:04}"),
+        4 => format!("+1 {area} {ex} {line:04}"),
+        5 => format!("1-{area}-{ex}-{line:04}"),
+        6 => format!("+44 20 7946 0{:03}", g % 1000),
+        7 => format!("({area}) {ex}-{line:04} ext. 42"),
+        _ => format!("  {area} {ex} {line:04}  "),
+    }
+}
+
+/// `batch` with its `phone` column replaced by [`valid_phone`] of each row's id.
+pub fn with_valid_phones(batch: &RecordBatch) -> RecordBatch {
+    let ids = batch.column(0).as_binary::<i32>();
+    let mut b = BinaryBuilder::new();
+    for r in 0..batch.num_rows() {
+        let g = i64::from_be_bytes(ids.value(r).try_into().expect("int8 id"));
+        b.append_value(valid_phone(g));
+    }
+    let mut columns = batch.columns().to_vec();
+    columns[5] = Arc::new(b.finish());
+    RecordBatch::try_new(batch.schema(), columns).expect("same schema")
 }
 
 /// Column names in table order.

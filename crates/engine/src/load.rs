@@ -26,6 +26,8 @@ use crate::observer::{Event, SharedObserver};
 pub const BATCH_ROWS: usize = 8192;
 /// Bytes per Arrow batch before it is cut early (wide rows).
 pub const BATCH_BYTES: usize = 8 << 20;
+/// Source bytes gathered before they are handed to the work stage.
+const READ_BUFFER: usize = 256 << 10;
 /// Encoded bytes gathered before they are handed to the target connection.
 const WRITE_BUFFER: usize = 1 << 20;
 
@@ -195,12 +197,22 @@ pub async fn run_chunk<W: Worker>(
             .await
             .map_err(|e| PgError::db("cannot start reading the source table", e))?;
         futures_util::pin_mut!(stream);
+        // The server sends one CopyData message per row: gather them into large buffers so
+        // the work stage is woken per buffer, not per row.
+        let mut buf = BytesMut::with_capacity(READ_BUFFER);
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| PgError::db("reading the source table failed", e))?;
-            if in_tx.send(chunk).await.is_err() {
-                // The work stage stopped: its own error is reported below.
-                break;
+            buf.extend_from_slice(&chunk);
+            if buf.len() >= READ_BUFFER {
+                let full = std::mem::replace(&mut buf, BytesMut::with_capacity(READ_BUFFER));
+                if in_tx.send(full.freeze()).await.is_err() {
+                    // The work stage stopped: its own error is reported below.
+                    return Ok(());
+                }
             }
+        }
+        if !buf.is_empty() {
+            let _ = in_tx.send(buf.freeze()).await;
         }
         drop(in_tx);
         Ok::<(), EngineError>(())

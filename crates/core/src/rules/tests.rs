@@ -3,6 +3,7 @@ use std::cmp::Ordering;
 use super::*;
 use crate::catalog::ColumnInfo;
 use crate::mapping::parse;
+use crate::value::Value;
 
 const HEAD: &str = "version = 1\n\n[[tables]]\nsource = \"t\"\n\n";
 

@@ -1,0 +1,443 @@
+//! Bad input, each with a clear message naming the thing, a non-zero exit and nothing
+//! half-written on the target: malformed TOML and unknown keys, missing tables and columns,
+//! impossible casts, an invalid --since, an unreachable host, a missing database, a target
+//! lacking a table, a value overflowing its target type, and a full disk on the target.
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+
+const SOURCE_DDL: &str = "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, code text,
+                                             qty numeric, flag bool, modified timestamptz);
+                          INSERT INTO items VALUES
+                            (1, 'one', '6f0d5b4e-8a53-4c1e-9d2b-3c4a5e6f7a8b', 5, true, now()),
+                            (2, 'two', 'not-a-uuid', 1e12, false, now()),
+                            (3, 'three', NULL, 7, NULL, now());";
+const TARGET_DDL: &str = "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, code uuid,
+                                             qty int4, flag bool, modified timestamptz);
+                          INSERT INTO items VALUES (42, 'old', NULL, 1, true, now());";
+
+fn pair(tag: &str) -> (ScratchDb, ScratchDb) {
+    let src = ScratchDb::new(&format!("{tag}_src"));
+    let dst = ScratchDb::new(&format!("{tag}_dst"));
+    src.sql(SOURCE_DDL);
+    dst.sql(TARGET_DDL);
+    (src, dst)
+}
+
+/// Writes `text` as `name` in `dir` and returns its path.
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// What a failed command must leave unchanged on the target: the user tables' contents, and
+/// no staging or previous-tables schema.
+fn fingerprint(dst: &ScratchDb) -> String {
+    dst.sql(
+        "SELECT coalesce(string_agg(format('%s.%s', table_schema, table_name), ',' ORDER BY 1), '')
+         FROM information_schema.tables WHERE table_schema NOT LIKE '\\_cutover%'
+           AND table_schema NOT IN ('pg_catalog', 'information_schema')",
+    ) + &dst.sql("SELECT string_agg(i::text, ';' ORDER BY id) FROM items i")
+        + &dst.sql(
+            "SELECT string_agg(nspname, ',') FROM pg_namespace
+             WHERE nspname LIKE '\\_cutover\\_stage%' OR nspname LIKE '\\_cutover\\_prev%'",
+        )
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn plan(src: &str, dst: &str, mapping: &Path) -> Output {
+    cutover(&[
+        "plan",
+        "--source",
+        src,
+        "--target",
+        dst,
+        "--mapping",
+        mapping.to_str().unwrap(),
+    ])
+}
+
+fn migrate(src: &str, dst: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["migrate", "full", "--source", src, "--target", dst, "--quiet"];
+    args.extend_from_slice(extra);
+    cutover(&args)
+}
+
+#[test]
+fn malformed_toml_and_unknown_keys_are_named_by_file_line_and_column() {
+    let (src, dst) = pair("bad_toml");
+    let before = fingerprint(&dst);
+    let dir = temp_dir();
+    let cases = [
+        (
+            "unquoted.toml",
+            "version = 1\n\n[[tables]]\nsource = items\n",
+            "unquoted.toml:4:10",
+            "",
+        ),
+        (
+            "unclosed.toml",
+            "version = 1\n[[tables]]\nsource = \"items\"\nkey = [\"id\"\n",
+            "unclosed.toml:5:1",
+            "",
+        ),
+        (
+            "unknown_key.toml",
+            "version = 1\n\n[[tables]]\nsource = \"items\"\n\n[tables.columns.name]\nform = \"name\"\n",
+            "unknown_key.toml:7:1",
+            "form",
+        ),
+    ];
+    for (name, text, location, names) in cases {
+        let path = write(dir.path(), name, text);
+        for out in [
+            plan(&src.url(), &dst.url(), &path),
+            migrate(&src.url(), &dst.url(), &["--mapping", path.to_str().unwrap()]),
+        ] {
+            assert_eq!(out.status.code(), Some(2), "{name}: {}", shown(&out));
+            let err = stderr(&out);
+            assert!(err.contains(location), "{name}: {}", shown(&out));
+            assert!(err.contains(names), "{name}: {}", shown(&out));
+        }
+    }
+    assert_eq!(fingerprint(&dst), before, "nothing written");
+}
+
+#[test]
+fn missing_tables_and_columns_are_blockers_of_plan_and_stop_migrate() {
+    let (src, dst) = pair("bad_missing");
+    let before = fingerprint(&dst);
+    let dir = temp_dir();
+    let mapping = write(
+        dir.path(),
+        "missing.toml",
+        "version = 1\n\n[[tables]]\nsource = \"itemz\"\n\n[[tables]]\nsource = \"items\"\n\
+         copy_unmapped = true\n\n[tables.columns.name]\nfrom = \"nmae\"\n\n\
+         [tables.columns.nope]\nconst = 1\n",
+    );
+    let out = plan(&src.url(), &dst.url(), &mapping);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let all = shown(&out);
+    for needle in [
+        "BLOCKER",
+        "source table `public.itemz` does not exist (did you mean `items`?)",
+        "missing.toml:11:8",
+        "unknown column `nmae` in source table `items` (did you mean `name`?)",
+        "`nope`",
+    ] {
+        assert!(all.contains(needle), "`{needle}` in {all}");
+    }
+    let out = migrate(
+        &src.url(),
+        &dst.url(),
+        &["--mapping", mapping.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(stderr(&out).contains("`nmae`"), "{}", shown(&out));
+    assert_eq!(fingerprint(&dst), before, "nothing written");
+}
+
+#[test]
+fn impossible_casts_are_blockers_and_unparsable_values_are_counted() {
+    let (src, dst) = pair("bad_types");
+    dst.sql("ALTER TABLE items ADD COLUMN flag_id uuid, ADD COLUMN stamp int4");
+    let dir = temp_dir();
+    let mapping = write(
+        dir.path(),
+        "types.toml",
+        "version = 1\n\n[[tables]]\nsource = \"items\"\ncopy_unmapped = true\n\n\
+         [tables.columns.flag_id]\nfrom = \"flag\"\n\n[tables.columns.stamp]\nfrom = \"modified\"\n",
+    );
+    let out = plan(&src.url(), &dst.url(), &mapping);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let all = shown(&out);
+    for needle in [
+        "types.toml:8:8: items.flag_id: source column `flag` (boolean) cannot be cast to the type of target column `flag_id` (uuid)",
+        "types.toml:11:8: items.stamp: source column `modified` (timestamp with time zone) cannot be cast to the type of target column `stamp` (integer)",
+    ] {
+        assert!(all.contains(needle), "`{needle}` in {all}");
+    }
+    // text → uuid is a cast that can work (docs/mapping.md), so values that do not parse are
+    // counted per row by the dry run, not refused up front.
+    let mapping = write(
+        dir.path(),
+        "uuid.toml",
+        "version = 1\n\n[[tables]]\nsource = \"items\"\ncopy_unmapped = true\n\n\
+         [tables.columns.qty]\nconst = 0\n",
+    );
+    let out = plan(&src.url(), &dst.url(), &mapping);
+    let all = shown(&out);
+    assert!(
+        all.contains("items.code: 1 rows would be rejected")
+            && all.contains("invalid input syntax for type uuid: \"not-a-uuid\""),
+        "{all}"
+    );
+}
+
+#[test]
+fn an_invalid_since_is_refused_naming_the_option_and_value() {
+    let (src, dst) = pair("bad_since");
+    let before = fingerprint(&dst);
+    for since in ["last tuesday", "2024-13-01", "2024-01-01T25:00:00Z"] {
+        let out = cutover(&[
+            "migrate",
+            "delta-sync",
+            "--source",
+            &src.url(),
+            "--target",
+            &dst.url(),
+            "--cursor",
+            "modified",
+            "--since",
+            since,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+        assert!(
+            stderr(&out).contains(&format!("--since `{since}` is not a time")),
+            "{}",
+            shown(&out)
+        );
+    }
+    assert_eq!(fingerprint(&dst), before, "nothing written");
+}
+
+#[test]
+fn an_unreachable_host_and_a_missing_database_are_named() {
+    let (src, dst) = pair("bad_conn");
+    let before = fingerprint(&dst);
+    // A port nobody listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let closed = format!("postgres://cutover:s3cret-pw@127.0.0.1:{port}/nowhere");
+    let missing = db_url(&format!("{}_absent", dst.name));
+    let cases = [
+        (closed.clone(), dst.url(), "cannot connect to source"),
+        (src.url(), closed.clone(), "cannot connect to target"),
+        (
+            src.url(),
+            missing.clone(),
+            &*format!("database \"{}_absent\" does not exist", dst.name),
+        ),
+        (
+            db_url(&format!("{}_absent", src.name)),
+            dst.url(),
+            &*format!("database \"{}_absent\" does not exist", src.name),
+        ),
+    ];
+    for (s, t, needle) in &cases {
+        for out in [
+            migrate(s, t, &[]),
+            cutover(&["plan", "--source", s, "--target", t]),
+        ] {
+            assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+            let err = stderr(&out);
+            assert!(err.contains(needle), "`{needle}` in {}", shown(&out));
+            assert!(!shown(&out).contains("s3cret-pw"), "{}", shown(&out));
+        }
+    }
+    assert_eq!(fingerprint(&dst), before, "nothing written");
+}
+
+#[test]
+fn a_target_lacking_a_table_is_a_blocker_and_migrate_writes_nothing() {
+    let (src, dst) = pair("bad_notable");
+    src.sql("CREATE TABLE extra (id int PRIMARY KEY, v text); INSERT INTO extra VALUES (1, 'x')");
+    let before = fingerprint(&dst);
+    let out = cutover(&["plan", "--source", &src.url(), "--target", &dst.url()]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let all = shown(&out);
+    assert!(
+        all.contains("BLOCKER") && all.contains("`public.extra` does not exist"),
+        "{all}"
+    );
+    let out = migrate(&src.url(), &dst.url(), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(stderr(&out).contains("public.extra"), "{}", shown(&out));
+    assert_eq!(fingerprint(&dst), before, "nothing written");
+}
+
+#[test]
+fn a_value_overflowing_its_target_type_is_rejected_or_nulled_per_on_error() {
+    let (src, dst) = pair("bad_overflow");
+    let dir = temp_dir();
+    let manifest = dir.path().join("run.json");
+    for (on_error, loaded, rejected, nulled) in [("reject", 2, 1, 0), ("null", 3, 0, 1)] {
+        let mapping = write(
+            dir.path(),
+            "overflow.toml",
+            &format!(
+                "version = 1\n\n[[tables]]\nsource = \"items\"\ncopy_unmapped = true\n\n\
+                 [tables.columns.code]\nconst = \"6f0d5b4e-8a53-4c1e-9d2b-3c4a5e6f7a8b\"\n\n\
+                 [tables.columns.qty]\nfrom = \"qty\"\non_error = \"{on_error}\"\n"
+            ),
+        );
+        let out = migrate(
+            &src.url(),
+            &dst.url(),
+            &[
+                "--mapping",
+                mapping.to_str().unwrap(),
+                "--manifest",
+                manifest.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{on_error}: {}", shown(&out));
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+        let t = &m["tables"][0];
+        assert_eq!(
+            (
+                t["loaded_rows"].as_u64(),
+                t["rejected_rows"].as_u64(),
+                t["nulled_values"].as_u64()
+            ),
+            (Some(loaded), Some(rejected), Some(nulled)),
+            "{on_error}: {t}"
+        );
+        let run = m["run_id"].as_str().unwrap();
+        let filed = dst.sql(&format!(
+            "SELECT key || '|' || column_name || '|' || reason || '|' || phase
+             FROM _cutover.rejects WHERE run_id = '{run}'"
+        ));
+        let phase = if on_error == "null" {
+            "nulled"
+        } else {
+            "transform"
+        };
+        assert_eq!(
+            filed,
+            format!("[\"2\"]|qty|1000000000000 is out of range for type int4|{phase}"),
+            "{on_error}"
+        );
+        let row2 = dst.sql("SELECT coalesce(qty::text, 'NULL') FROM items WHERE id = 2");
+        let expected = if on_error == "null" { "NULL" } else { "" };
+        assert_eq!(row2, expected, "{on_error}: row 2 of the target");
+        assert_eq!(
+            dst.sql("SELECT string_agg(qty::text, ',' ORDER BY id) FROM items WHERE id <> 2"),
+            "5,7",
+            "{on_error}"
+        );
+    }
+}
+
+/// A tablespace on a 2 MiB tmpfs; dropped and unmounted when this value is dropped (declare it
+/// before the databases that use it, so that they are dropped first).
+struct TinyTablespace {
+    name: String,
+    dir: tempfile::TempDir,
+}
+
+impl TinyTablespace {
+    /// `Err(reason)` when it cannot be made here (not root, no tmpfs, a remote server, …).
+    fn new(tag: &str) -> Result<TinyTablespace, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("cutover_tiny_")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let path = dir.path().to_str().unwrap().to_string();
+        let run = |cmd: &str, args: &[&str]| -> Result<(), String> {
+            let out = Command::new(cmd)
+                .args(args)
+                .output()
+                .map_err(|e| format!("{cmd}: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{cmd} {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            }
+        };
+        run("mount", &["-t", "tmpfs", "-o", "size=2m", "tmpfs", &path])?;
+        let name = format!("ct_tiny_{tag}_{}", std::process::id());
+        let ts = TinyTablespace { name, dir };
+        // Dropping `ts` from here on unmounts.
+        run("chown", &["postgres:postgres", &path])?;
+        run("chmod", &["700", &path])?;
+        let out = Command::new("psql")
+            .arg(server_url())
+            .args(["-X", "-q", "-c"])
+            .arg(format!("CREATE TABLESPACE {} LOCATION '{path}'", ts.name))
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "CREATE TABLESPACE: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(ts)
+    }
+}
+
+impl Drop for TinyTablespace {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .arg(server_url())
+            .args(["-X", "-q", "-c"])
+            .arg(format!("DROP TABLESPACE IF EXISTS {}", self.name))
+            .output();
+        let _ = Command::new("umount").arg(self.dir.path()).output();
+    }
+}
+
+#[test]
+fn a_full_disk_on_the_target_fails_cleanly_and_leaves_the_target_as_it_was() {
+    let tiny = match TinyTablespace::new("full") {
+        Ok(t) => t,
+        Err(reason) => {
+            eprintln!("skipped: cannot make a tiny tablespace on tmpfs here ({reason})");
+            return;
+        }
+    };
+    let src = ScratchDb::new("bad_disk_src");
+    let dst = ScratchDb::new("bad_disk_dst");
+    src.sql(
+        "CREATE TABLE items (id int PRIMARY KEY, payload text);
+         INSERT INTO items SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 40000) g;",
+    );
+    dst.sql(&format!(
+        "CREATE TABLE items (id int PRIMARY KEY, payload text) TABLESPACE {};
+         INSERT INTO items VALUES (-1, 'old');",
+        tiny.name
+    ));
+    assert!(
+        src.sql("SELECT pg_table_size('items') > 4 * 1024 * 1024") == "t",
+        "the source table must not fit in 2 MiB"
+    );
+    let before = dst.sql("SELECT string_agg(i::text, ';' ORDER BY id) FROM items i");
+    let out = migrate(&src.url(), &dst.url(), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(
+        stderr(&out).contains("No space left on device") && stderr(&out).contains("`items`"),
+        "{}",
+        shown(&out)
+    );
+    assert_eq!(
+        dst.sql("SELECT string_agg(i::text, ';' ORDER BY id) FROM items i"),
+        before,
+        "the target table is unchanged"
+    );
+    assert_eq!(
+        dst.sql(
+            "SELECT count(*) FROM pg_namespace
+             WHERE nspname LIKE '\\_cutover\\_stage%' OR nspname LIKE '\\_cutover\\_prev%'"
+        ),
+        "0",
+        "no staging schema is left"
+    );
+    drop(dst);
+    drop(src);
+}
