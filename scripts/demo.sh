@@ -32,7 +32,26 @@ $BIN plan --source "$SRC" --target "$DST" --mapping mappings/crm.toml --output /
 echo "== cutover migrate full" >&2
 $BIN migrate full --source "$SRC" --target "$DST" --mapping mappings/crm.toml --manifest /tmp/cutover-demo-run.json
 
+echo "== the legacy system keeps working: some rows change, some arrive, some go" >&2
+psql "$SRC" -X -q -c "UPDATE legacy.contacts SET last_nm = last_nm || '-Smith', modified_on = localtimestamp WHERE contact_id % 50 = 1" \
+  -c "INSERT INTO legacy.contacts (acct_id, first_nm, last_nm, email, phone, do_not_call)
+      SELECT g, 'Demo', 'Contact' || g, 'Demo' || g || '@Example.com', '(617) 253-' || lpad(g::text, 4, '0'), 'N'
+      FROM generate_series(1, 20) g" \
+  -c "DELETE FROM legacy.tasks WHERE task_id % 400 = 0"
+
+echo "== cutover migrate delta-sync (from the recorded watermark, deletes propagated)" >&2
+$BIN migrate delta-sync --source "$SRC" --target "$DST" --mapping mappings/crm.toml --deletes propagate \
+  --manifest /tmp/cutover-demo-run.json
+
+echo "== cutover reconcile (the proof: counts, Merkle roots, every differing row)" >&2
+$BIN reconcile --source "$SRC" --target "$DST" --mapping mappings/crm.toml \
+  --output /tmp/cutover-demo-report.csv --diff /tmp/cutover-demo-diff.csv
+
+echo "== cutover validate (fit to go live)" >&2
+$BIN validate --target "$DST" --mapping mappings/crm.toml --output /tmp/cutover-demo-validate.json
+
 echo "== a few rows of the new CRM" >&2
 psql "$DST" -X -c "SELECT id, full_name, email, phone FROM crm.contacts ORDER BY legacy_id LIMIT 5"
-psql "$DST" -X -c "SELECT table_name, count(*) AS rejected, min(reason) AS example FROM _cutover.rejects GROUP BY 1 ORDER BY 1"
-echo "== manifest: /tmp/cutover-demo-run.json, plan: /tmp/cutover-demo-plan.json" >&2
+psql "$DST" -X -c "SELECT table_name, phase, count(*) AS rows, min(reason) AS example FROM _cutover.rejects GROUP BY 1, 2 ORDER BY 1, 2"
+echo "== files: plan /tmp/cutover-demo-plan.json, manifest /tmp/cutover-demo-run.json," \
+     "report /tmp/cutover-demo-report.csv, validate /tmp/cutover-demo-validate.json" >&2
