@@ -5,6 +5,7 @@
 # when installed, else cargo test; doc-tests run separately, first.
 # scripts/determinism.sh, when present and executable, runs last with SCALE=$DETERMINISM_SCALE
 # (default 1, the smallest fixture), the same SCALE variable scripts/demo.sh reads.
+# scripts/fuzz.sh runs after the tests, FUZZ_SECONDS (default 15) per fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,12 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     step "cargo test (cargo-nextest not installed)"
     cargo test --workspace --lib --bins --tests --no-fail-fast
+fi
+
+# The fuzz targets (fuzz/), briefly: FUZZ_SECONDS per target (default 15; 0 skips).
+if [[ "${FUZZ_SECONDS:-15}" != 0 ]]; then
+    step "scripts/fuzz.sh ${FUZZ_SECONDS:-15}"
+    scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
 fi
 
 if [[ -x scripts/determinism.sh ]]; then

@@ -2,8 +2,9 @@
 command to time, and checks what the command did (so a fast wrong run is not a result)."""
 import json
 import re
+import shlex
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from setup import DSYNC_SINCE
 
@@ -20,7 +21,6 @@ class Job:
     ok_codes: tuple = (0,)
     prepare: object = None  # fn(ctx, run_dir) -> argv
     check: object = None    # fn(ctx, run_dir, stdout) -> (ok: bool, note: str, facts: dict)
-    notes: list = field(default_factory=list)
 
 
 def _fresh_target(ctx, ddl=None, ddl_file=None):
@@ -33,9 +33,9 @@ def _fresh_target(ctx, ddl=None, ddl_file=None):
     return db
 
 
-def _count_check(ctx, db, table="contacts", expected=None):
-    expected = ctx.rows if expected is None else expected
-    n = int(ctx.pg.scalar(db, f"select count(*) from {table}"))
+def _count_check(ctx, db):
+    expected = ctx.rows
+    n = int(ctx.pg.scalar(db, "select count(*) from contacts"))
     return n == expected, f"{n} rows" + ("" if n == expected else f", expected {expected}"), {}
 
 
@@ -52,11 +52,10 @@ def _indexes_check(ctx, db):
 
 def raw_prepare(ctx, run_dir):
     db = _fresh_target(ctx, ddl=ctx.ddl_pre)
-    src, dst = ctx.pg.psql_args(ctx.src), ctx.pg.psql_args(db)
-    q = lambda args: " ".join(f"'{a}'" for a in args)  # noqa: E731 (no quote in any argument)
-    script = (f"set -euo pipefail; {q(src)} -c 'copy contacts to stdout (format binary)' | "
-              f"{q(dst)} -c 'copy contacts from stdin (format binary)'; "
-              f"{q(dst)} -f '{ctx.ddl_post}'")
+    src, dst = shlex.join(ctx.pg.psql_args(ctx.src)), shlex.join(ctx.pg.psql_args(db))
+    script = (f"set -euo pipefail; {src} -c 'copy contacts to stdout (format binary)' | "
+              f"{dst} -c 'copy contacts from stdin (format binary)'; "
+              f"{dst} -f {shlex.quote(str(ctx.ddl_post))}")
     return ["bash", "-c", script]
 
 

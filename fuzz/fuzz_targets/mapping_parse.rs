@@ -62,9 +62,7 @@ fn input(p: &TableProgram) -> RecordBatch {
             let mut b = BinaryBuilder::new();
             let mut buf = Vec::new();
             match p.source.column(name) {
-                Some(c) if encode(&c.ty, &sample(&c.ty), &mut buf).is_ok() => {
-                    b.append_value(&buf)
-                }
+                Some(c) if encode(&c.ty, &sample(&c.ty), &mut buf).is_ok() => b.append_value(&buf),
                 _ => b.append_null(),
             }
             b.append_null();
@@ -84,7 +82,8 @@ fuzz_target!(|data: &[u8]| {
     for spec in &mapping.tables {
         let source = find(&mapping.source_schema, &spec.source, "legacy");
         let target = find(&mapping.target_schema, spec.target_name(), "crm");
-        let (program, findings) = TableProgram::compile(&mapping, spec, "fuzz.toml", source, target);
+        let (program, findings) =
+            TableProgram::compile(&mapping, spec, "fuzz.toml", source, target);
         for f in &findings {
             let _ = f.to_string();
         }

@@ -24,9 +24,18 @@ fn types() -> &'static [PgType] {
             PgType::Int8,
             PgType::Float4,
             PgType::Float8,
-            PgType::Numeric { precision: None, scale: None },
-            PgType::Numeric { precision: Some(10), scale: Some(2) },
-            PgType::Numeric { precision: Some(3), scale: Some(0) },
+            PgType::Numeric {
+                precision: None,
+                scale: None,
+            },
+            PgType::Numeric {
+                precision: Some(10),
+                scale: Some(2),
+            },
+            PgType::Numeric {
+                precision: Some(3),
+                scale: Some(0),
+            },
             PgType::Money,
             PgType::Text,
             PgType::Varchar { len: None },
@@ -49,9 +58,13 @@ fn types() -> &'static [PgType] {
             PgType::Inet,
             PgType::Cidr,
             PgType::Macaddr,
-            PgType::Enum { name: named("mood") },
+            PgType::Enum {
+                name: named("mood"),
+            },
             PgType::Array(Box::new(PgType::Int4)),
-            PgType::Other { name: named("tsvector") },
+            PgType::Other {
+                name: named("tsvector"),
+            },
         ]
     })
 }
@@ -76,6 +89,9 @@ fuzz_target!(|data: &[u8]| {
         let again = decode(ty, &buf).expect("canonical bytes decode");
         let mut twice = Vec::new();
         encode(ty, &again, &mut twice).expect("canonical value encodes");
-        assert_eq!(buf, twice, "canonical bytes of {ty:?} are not a fixed point");
+        assert_eq!(
+            buf, twice,
+            "canonical bytes of {ty:?} are not a fixed point"
+        );
     }
 });
