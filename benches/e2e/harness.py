@@ -90,6 +90,7 @@ def main(argv):
     work.mkdir(parents=True)
     log(f"run {run_id}: {args.rows:,} rows, {args.repeat} run(s) each of {', '.join(args.only)}")
 
+    where = machine()  # the commit that is built, read before the build
     url = subprocess.run([str(REPO / "scripts" / "pg-up.sh")], check=True, text=True,
                          stdout=subprocess.PIPE).stdout.strip().splitlines()[-1]
     log("cargo build --release")
@@ -154,7 +155,7 @@ def main(argv):
             log("dropping the run's databases")
             pg.drop_all()
 
-    info = dict(machine(), pg=pg.version(), rows=args.rows, repeat=args.repeat,
+    info = dict(where, pg=pg.version(), rows=args.rows, repeat=args.repeat,
                 scale=scale if hasattr(ctx, "crm_rows") else None, only=args.only,
                 crm_rows=getattr(ctx, "crm_rows", None), tools=tool_versions(tools, reladiff),
                 load=(min(loads), max(loads)) if loads else None,

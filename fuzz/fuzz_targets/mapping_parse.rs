@@ -3,7 +3,9 @@
 //! real PostgreSQL into `fuzz/catalog/crm.json`), and a program that compiles runs on a small
 //! batch (a row of sample values and a row of NULLs).
 //!
-//! Seeds: `fuzz/seeds/mapping_parse` (mappings/crm.toml and smaller mappings).
+//! The catalog is `serde_json` of `cutover_postgres::catalog::tables` for schemas `legacy` and
+//! `crm` of a database made from fixtures/crm/source.sql and target.sql; remake it the same way
+//! when those change. Seeds: `fuzz/seeds/mapping_parse` (mappings/crm.toml, smaller mappings).
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
