@@ -35,9 +35,14 @@ else
 fi
 
 # The fuzz targets (fuzz/), briefly: FUZZ_SECONDS per target (default 15; 0 skips).
-if [[ "${FUZZ_SECONDS:-15}" != 0 ]]; then
+# A first fuzz build instruments every dependency (10+ CPU-minutes): on a machine without
+# cargo-fuzz the short run is skipped to keep the suite under 20 minutes (FUZZ=1 forces it;
+# the nightly workflow runs scripts/fuzz.sh for longer).
+if [[ "${FUZZ_SECONDS:-15}" != 0 ]] && { command -v cargo-fuzz >/dev/null 2>&1 || [[ "${FUZZ:-}" == 1 ]]; }; then
     step "scripts/fuzz.sh ${FUZZ_SECONDS:-15}"
     scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
+else
+    step "fuzz: skipped (cargo-fuzz not installed; FUZZ=1 scripts/test.sh or scripts/fuzz.sh runs it)"
 fi
 
 if [[ -x scripts/determinism.sh ]]; then

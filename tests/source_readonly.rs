@@ -9,7 +9,8 @@ use scratch_role::ScratchRole;
 
 const DDL: &str = "
 CREATE TABLE parent (id int PRIMARY KEY, name text NOT NULL);
-CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent(id), note text);";
+CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent(id), note text,
+                    modified timestamptz NOT NULL DEFAULT now());";
 
 /// Everything that would show a write to the source: its schemas, its relations, its
 /// replication slots, and the contents of its tables.
@@ -105,6 +106,20 @@ fn plan_migrate_and_reconcile_need_only_select_on_a_read_only_source() {
         let q = format!("SELECT * FROM {t} ORDER BY id");
         assert_eq!(dst.copy_binary(&q), src.copy_binary(&q), "table {t}");
     }
+    // delta-sync reads the source the same way (deletes found by key sets, nothing written).
+    let out = cutover(&[
+        "migrate",
+        "delta-sync",
+        "--source",
+        &source,
+        "--target",
+        &dst.url(),
+        "--cursor",
+        "modified",
+        "--deletes",
+        "propagate",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
     let report = dir.path().join("report.csv");
     let out = cutover(&[
         "reconcile",
