@@ -8,22 +8,6 @@ use std::collections::BTreeMap;
 
 use common::*;
 
-fn csv_rows(path: &std::path::Path) -> BTreeMap<String, BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            let m: BTreeMap<String, String> = headers
-                .iter()
-                .zip(rec.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect();
-            (m["table"].clone(), m)
-        })
-        .collect()
-}
-
 /// Runs delta-sync; returns (exit code, summary rows, output).
 fn delta(
     src: &str,
@@ -49,7 +33,7 @@ fn delta(
     args.extend_from_slice(extra);
     let out = cutover(&args);
     let rows = if summary.exists() {
-        csv_rows(&summary)
+        csv_by_table(&summary)
     } else {
         BTreeMap::new()
     };
@@ -80,7 +64,7 @@ fn reconcile(
     args.extend_from_slice(extra);
     let out = cutover(&args);
     let rows = if report.exists() {
-        csv_rows(&report)
+        csv_by_table(&report)
     } else {
         BTreeMap::new()
     };

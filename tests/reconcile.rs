@@ -28,19 +28,7 @@ fn reconcile(args: &[&str]) -> Run {
     ];
     all.extend_from_slice(args);
     let out = cutover(&all);
-    let mut rows = BTreeMap::new();
-    if let Ok(mut r) = csv::Reader::from_path(&report) {
-        let headers = r.headers().unwrap().clone();
-        for rec in r.records() {
-            let rec = rec.unwrap();
-            let m: BTreeMap<String, String> = headers
-                .iter()
-                .zip(rec.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect();
-            rows.insert(m["table"].clone(), m);
-        }
-    }
+    let rows = csv_by_table(&report);
     let mut diffs = Vec::new();
     if let Ok(mut r) = csv::Reader::from_path(&diff) {
         for rec in r.records() {

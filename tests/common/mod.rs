@@ -158,3 +158,25 @@ pub fn shown(out: &Output) -> String {
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
 }
+
+/// The rows of a CSV report keyed by its `table` column (each row as column → value); empty
+/// when the file was not written.
+pub fn csv_by_table(
+    path: &Path,
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> {
+    let Ok(mut r) = csv::Reader::from_path(path) else {
+        return Default::default();
+    };
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            let m: std::collections::BTreeMap<String, String> = headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect();
+            (m["table"].clone(), m)
+        })
+        .collect()
+}
