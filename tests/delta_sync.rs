@@ -99,30 +99,11 @@ fn small_pair(tag: &str) -> (ScratchDb, ScratchDb) {
 
 #[test]
 fn crm_changes_arrive_and_reconcile_matches_also_against_the_manifest() {
-    let src = ScratchDb::new("ds_crm_src");
-    let dst = ScratchDb::new("ds_crm_dst");
-    let fx = root().join("fixtures/crm");
-    src.file(&fx.join("source.sql"), &[]);
-    src.file(&fx.join("generate.sql"), &[("scale", "1")]);
-    dst.file(&fx.join("target.sql"), &[]);
+    let (src, dst) = crm_pair("ds_crm");
     let dir = temp_dir();
     let manifest = dir.path().join("run.json");
-    let m = root().join("mappings/crm.toml");
-    let m = m.to_str().unwrap();
-    let out = cutover(&[
-        "migrate",
-        "full",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--mapping",
-        m,
-        "--manifest",
-        manifest.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let m = migrate_crm(&src, &dst, &manifest);
+    let m = m.as_str();
     src.sql(
         "UPDATE legacy.contacts SET last_nm = last_nm || '-x', modified_on = localtimestamp WHERE contact_id % 97 = 0;
          INSERT INTO legacy.contacts (acct_id, first_nm, last_nm, email, phone, do_not_call)

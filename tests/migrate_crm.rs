@@ -5,17 +5,6 @@ use std::collections::BTreeMap;
 
 use common::*;
 
-/// A legacy CRM at scale 1 and an empty new CRM schema.
-fn crm_pair() -> (ScratchDb, ScratchDb) {
-    let src = ScratchDb::new("crm_src");
-    let dst = ScratchDb::new("crm_dst");
-    let fx = root().join("fixtures/crm");
-    src.file(&fx.join("source.sql"), &[]);
-    src.file(&fx.join("generate.sql"), &[("scale", "1")]);
-    dst.file(&fx.join("target.sql"), &[]);
-    (src, dst)
-}
-
 fn counts(db: &ScratchDb, schema: &str) -> BTreeMap<String, i64> {
     let tables = db.sql(&format!(
         "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = '{schema}'"
@@ -35,7 +24,7 @@ fn counts(db: &ScratchDb, schema: &str) -> BTreeMap<String, i64> {
 
 #[test]
 fn crm_fixture_migrates_with_the_documented_rejects_and_valid_constraints() {
-    let (src, dst) = crm_pair();
+    let (src, dst) = crm_pair("crm");
     let dir = temp_dir();
     let manifest = dir.path().join("run.json");
     let mapping = root().join("mappings/crm.toml");
@@ -166,7 +155,7 @@ fn crm_fixture_migrates_with_the_documented_rejects_and_valid_constraints() {
 
 #[test]
 fn plan_reports_blockers_of_a_broken_mapping_and_exits_1() {
-    let (src, dst) = crm_pair();
+    let (src, dst) = crm_pair("crm");
     let good = std::fs::read_to_string(root().join("mappings/crm.toml")).unwrap();
     // Break it three ways: a misspelt source column, a missing source table, a missing target column.
     let broken = good
@@ -211,7 +200,7 @@ fn plan_reports_blockers_of_a_broken_mapping_and_exits_1() {
 
 #[test]
 fn plan_of_the_good_mapping_streams_every_row_and_counts_rejects() {
-    let (src, dst) = crm_pair();
+    let (src, dst) = crm_pair("crm");
     let mapping = root().join("mappings/crm.toml");
     let dir = temp_dir();
     let plan_json = dir.path().join("plan.json");

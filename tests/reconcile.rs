@@ -51,30 +51,11 @@ fn reconcile(args: &[&str]) -> Run {
 
 #[test]
 fn clean_crm_migrate_reconciles_match_with_the_manifest_roots() {
-    let src = ScratchDb::new("rc_crm_src");
-    let dst = ScratchDb::new("rc_crm_dst");
-    let fx = root().join("fixtures/crm");
-    src.file(&fx.join("source.sql"), &[]);
-    src.file(&fx.join("generate.sql"), &[("scale", "1")]);
-    dst.file(&fx.join("target.sql"), &[]);
+    let (src, dst) = crm_pair("rc_crm");
     let dir = temp_dir();
     let manifest = dir.path().join("run.json");
-    let mapping = root().join("mappings/crm.toml");
-    let m = mapping.to_str().unwrap();
-    let out = cutover(&[
-        "migrate",
-        "full",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--mapping",
-        m,
-        "--manifest",
-        manifest.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let m = migrate_crm(&src, &dst, &manifest);
+    let m = m.as_str();
     let run = reconcile(&[
         "--source",
         &src.url(),

@@ -180,3 +180,39 @@ pub fn csv_by_table(
         })
         .collect()
 }
+
+/// A legacy CRM at scale 1 (fixtures/crm) and an empty new CRM schema.
+pub fn crm_pair(tag: &str) -> (ScratchDb, ScratchDb) {
+    let src = ScratchDb::new(&format!("{tag}_src"));
+    let dst = ScratchDb::new(&format!("{tag}_dst"));
+    let fx = root().join("fixtures/crm");
+    src.file(&fx.join("source.sql"), &[]);
+    src.file(&fx.join("generate.sql"), &[("scale", "1")]);
+    dst.file(&fx.join("target.sql"), &[]);
+    (src, dst)
+}
+
+/// `migrate full` of the CRM through mappings/crm.toml, writing the manifest to `manifest`;
+/// panics unless it exits 0. Returns the mapping's path.
+pub fn migrate_crm(src: &ScratchDb, dst: &ScratchDb, manifest: &Path) -> String {
+    let mapping = root()
+        .join("mappings/crm.toml")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let out = cutover(&[
+        "migrate",
+        "full",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--mapping",
+        &mapping,
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    mapping
+}
