@@ -8,67 +8,40 @@ use std::collections::BTreeMap;
 
 use common::*;
 
-/// Runs delta-sync; returns (exit code, summary rows, output).
-fn delta(
-    src: &str,
-    dst: &str,
-    extra: &[&str],
-) -> (
+/// Exit code, the per-table rows of the CSV the command wrote, and its output.
+type Outcome = (
     Option<i32>,
     BTreeMap<String, BTreeMap<String, String>>,
     String,
-) {
+);
+
+/// Runs `command` (e.g. `["migrate", "delta-sync"]`) between `src` and `dst` with
+/// `--output out.csv`, then reads that per-table CSV.
+fn run(command: &[&str], src: &str, dst: &str, extra: &[&str]) -> Outcome {
     let dir = temp_dir();
-    let summary = dir.path().join("summary.csv");
-    let mut args = vec![
-        "migrate",
-        "delta-sync",
+    let csv = dir.path().join("out.csv");
+    let mut args = command.to_vec();
+    args.extend_from_slice(&[
         "--source",
         src,
         "--target",
         dst,
         "--output",
-        summary.to_str().unwrap(),
-    ];
+        csv.to_str().unwrap(),
+    ]);
     args.extend_from_slice(extra);
     let out = cutover(&args);
-    let rows = if summary.exists() {
-        csv_by_table(&summary)
-    } else {
-        BTreeMap::new()
-    };
-    (out.status.code(), rows, shown(&out))
+    (out.status.code(), csv_by_table(&csv), shown(&out))
 }
 
-/// Reconcile's per-table status and exit code.
-fn reconcile(
-    src: &str,
-    dst: &str,
-    extra: &[&str],
-) -> (
-    Option<i32>,
-    BTreeMap<String, BTreeMap<String, String>>,
-    String,
-) {
-    let dir = temp_dir();
-    let report = dir.path().join("report.csv");
-    let mut args = vec![
-        "reconcile",
-        "--source",
-        src,
-        "--target",
-        dst,
-        "--output",
-        report.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let out = cutover(&args);
-    let rows = if report.exists() {
-        csv_by_table(&report)
-    } else {
-        BTreeMap::new()
-    };
-    (out.status.code(), rows, shown(&out))
+/// Runs delta-sync with `--output summary.csv`.
+fn delta(src: &str, dst: &str, extra: &[&str]) -> Outcome {
+    run(&["migrate", "delta-sync"], src, dst, extra)
+}
+
+/// Runs reconcile with `--output report.csv`.
+fn reconcile(src: &str, dst: &str, extra: &[&str]) -> Outcome {
+    run(&["reconcile"], src, dst, extra)
 }
 
 const DDL: &str = "CREATE TABLE parent (id int PRIMARY KEY, name text NOT NULL, modified timestamptz);

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use cutover_core::catalog::quote_ident;
 use cutover_core::digest::{choose_k, Leaves, FINE_K, HASH_VERSION};
-use cutover_core::program::{Finding, Severity, TableProgram};
+use cutover_core::program::{Finding, TableProgram};
 use cutover_postgres::state::StateSchema;
 use cutover_postgres::PgError;
 use tokio_postgres::Client;
@@ -115,18 +115,7 @@ pub async fn migrate_full(
         "reading catalogs and checking the mapping".into(),
     ));
     let resolved = resolve(settings, &source, &target).await?;
-    if resolved.blocked() {
-        let list = resolved
-            .findings
-            .iter()
-            .filter(|f| f.severity == Severity::Blocker)
-            .map(|f| format!("  BLOCKER {}", describe(f)))
-            .collect::<Vec<_>>()
-            .join("\n");
-        return Err(EngineError::config(format!(
-            "the mapping cannot be loaded (run `cutover plan` for the full report):\n{list}"
-        )));
-    }
+    resolved.refuse_blockers()?;
     if let Some(t) = &opts.drill_fail_after {
         if !resolved.programs.iter().any(|p| &p.target.name == t) {
             return Err(EngineError::config(format!(

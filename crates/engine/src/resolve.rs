@@ -34,6 +34,23 @@ impl Resolved {
             .iter()
             .any(|f| f.severity == Severity::Blocker)
     }
+
+    /// An error listing every BLOCKER when there is one: commands that write refuse to start.
+    pub fn refuse_blockers(&self) -> Result<()> {
+        if !self.blocked() {
+            return Ok(());
+        }
+        let list = self
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Blocker)
+            .map(|f| format!("  BLOCKER {}", crate::migrate::describe(f)))
+            .collect::<Vec<_>>()
+            .join("\n");
+        Err(EngineError::config(format!(
+            "the mapping cannot be loaded (run `cutover plan` for the full report):\n{list}"
+        )))
+    }
 }
 
 /// Reads and parses the mapping file named in the settings, if any.

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use cutover_core::digest::Leaves;
-use cutover_core::program::{Severity, TableProgram};
+use cutover_core::program::TableProgram;
 use cutover_postgres::state::StateSchema;
 use cutover_postgres::PgError;
 use serde::Serialize;
@@ -111,18 +111,7 @@ pub async fn delta_sync(
         "reading catalogs and checking the mapping".into(),
     ));
     let resolved = resolve(settings, &source, &target).await?;
-    if resolved.blocked() {
-        let list = resolved
-            .findings
-            .iter()
-            .filter(|f| f.severity == Severity::Blocker)
-            .map(|f| format!("  BLOCKER {}", crate::migrate::describe(f)))
-            .collect::<Vec<_>>()
-            .join("\n");
-        return Err(EngineError::config(format!(
-            "the mapping cannot be loaded (run `cutover plan` for the full report):\n{list}"
-        )));
-    }
+    resolved.refuse_blockers()?;
     let mut skipped = Vec::new();
     let mut tables: Vec<(Arc<TableProgram>, String)> = Vec::new();
     for p in resolved.programs {
@@ -191,6 +180,11 @@ async fn run(
 ) -> Result<Vec<TableDelta>> {
     let horizon = horizon(&job.settings.source).await?;
     let horizon_t = window::parse_instant("horizon", &horizon)?;
+    // The watermark every table gets: the snapshot's horizon, or --until when earlier.
+    let new_watermark = match job.opts.until {
+        Some(u) if u < horizon_t => u,
+        _ => horizon_t,
+    };
     let snapshot = export_snapshot(&job.settings.source).await?;
     let reader = open_reader(&job.settings.source, Some(&snapshot.id)).await?;
     let stage = Stage::new(job.run_id, &job.mapping.target_schema);
@@ -225,10 +219,6 @@ async fn run(
             let lower = since
                 - chrono::Duration::from_std(job.opts.lookback)
                     .map_err(|_| EngineError::config("--lookback is too large"))?;
-            let new_watermark = match job.opts.until {
-                Some(u) if u < horizon_t => u,
-                _ => horizon_t,
-            };
             let leaves = manifest.as_mut().and_then(|m| {
                 m.tables
                     .iter_mut()
@@ -258,15 +248,11 @@ async fn run(
             .iter()
             .map(|(p, c)| (p.target.name.clone(), c.clone()))
             .collect();
-        let wm = match job.opts.until {
-            Some(u) if u < horizon_t => u,
-            _ => horizon_t,
-        };
         crate::swap::record_watermarks(
             target,
             job.state,
             &marks,
-            &wm.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            &new_watermark.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             job.run_id,
         )
         .await?;
