@@ -393,3 +393,81 @@ fn deletes_detect_reports_and_propagate_removes_children_first() {
     let (code, _, out) = reconcile(&src.url(), &dst.url(), &[]);
     assert_eq!(code, Some(0), "{out}");
 }
+
+#[test]
+fn a_delta_sync_killed_before_its_commit_changed_nothing_and_simply_runs_again() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let (src, dst) = small_pair("ds_kill");
+    src.sql(
+        "INSERT INTO parent VALUES (201, 'new', now());
+         UPDATE child SET v = -v, modified = now() WHERE id % 10 = 3;
+         DELETE FROM child WHERE id = 7;",
+    );
+    let before = dst.sql("SELECT count(*), sum(v) FROM child");
+    let watermarks = dst.sql("SELECT count(*) FROM _cutover.watermarks");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args([
+            "migrate",
+            "delta-sync",
+            "--source",
+            &src.url(),
+            "--target",
+            &dst.url(),
+            "--cursor",
+            "modified",
+            "--deletes",
+            "propagate",
+            "--quiet",
+        ])
+        .env("CUTOVER_DRILL_PAUSE", "merged")
+        .env("CUTOVER_DRILL_PAUSE_SECS", "60")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn cutover");
+    // Every table is merged, in the run's open transaction; then SIGKILL.
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let paused = stderr
+        .lines()
+        .map_while(|l| l.ok())
+        .any(|l| l.contains("drill: pausing"));
+    assert!(paused, "the delta-sync never reached its pause");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Nothing of it is in the target, and its watermarks were not advanced.
+    let start = std::time::Instant::now();
+    while dst.sql(&format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'cutover (target)'",
+        dst.name
+    )) != "0"
+    {
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "the killed run's session lingers");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(dst.sql("SELECT count(*), sum(v) FROM child"), before);
+    assert_eq!(dst.sql("SELECT count(*) FROM parent WHERE id = 201"), "0");
+    assert_eq!(
+        dst.sql("SELECT count(*) FROM _cutover.watermarks"),
+        watermarks
+    );
+
+    // Run again: everything arrives, once.
+    let (code, rows, out) = delta(
+        &src.url(),
+        &dst.url(),
+        &["--cursor", "modified", "--deletes", "propagate"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(rows["public.parent"]["inserted"], "1", "{out}");
+    assert_eq!(rows["public.child"]["updated"], "200", "{out}");
+    assert_eq!(rows["public.child"]["deleted"], "1", "{out}");
+    assert_eq!(
+        dst.sql("SELECT count(*), count(DISTINCT id) FROM child"),
+        "1999|1999"
+    );
+    let (code, _, out) = reconcile(&src.url(), &dst.url(), &[]);
+    assert_eq!(code, Some(0), "{out}");
+}

@@ -297,3 +297,70 @@ fn a_permanent_error_fails_with_exit_2_and_the_target_unchanged() {
         "9:old@x"
     );
 }
+
+#[test]
+fn a_lost_snapshot_is_renewed_and_rows_changed_in_between_are_kept_once() {
+    let (src, dst) = pair("res_snap", 60_000);
+    let child = spawn(
+        &src,
+        &dst,
+        &["--jobs", "1", "--chunk-pages", "20"],
+        &[
+            ("CUTOVER_LOG", "warn"),
+            ("CUTOVER_DRILL_PAUSE", "chunk"),
+            ("CUTOVER_DRILL_PAUSE_SECS", "8"),
+        ],
+    );
+    // The first chunk (the table's first pages) is committed in the first snapshot.
+    let start = Instant::now();
+    let stage = loop {
+        let s = stage_schema(&dst);
+        if !s.is_empty()
+            && dst.sql(&format!(
+                "SELECT to_regclass('{s}._cutover_chunks') IS NOT NULL"
+            )) == "t"
+        {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no staging schema"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    wait_for(
+        &dst,
+        &format!("SELECT count(*) >= 1 FROM {stage}._cutover_chunks"),
+    );
+    // Rows of that chunk change and grow (too big for what is left of their pages, so their
+    // new versions go to the table's last pages, not yet read), then every
+    // source session of the run ends, the snapshot's exporter with them: a restart, as the
+    // run sees it.
+    src.sql("UPDATE big SET payload = repeat('changed', 20), n = -n WHERE id <= 50");
+    let server = ScratchDb {
+        name: "postgres".into(),
+    };
+    let killed = server.sql(&format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+         WHERE datname = '{}' AND application_name LIKE 'cutover (source%'",
+        src.name
+    ));
+    std::mem::forget(server); // the shared database must not be dropped
+    assert_ne!(killed, "0", "no source session to end");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("read in a new snapshot"),
+        "the renewed snapshot is said: {stderr}"
+    );
+    assert!(
+        stderr.contains("staged twice; the newer version of each is kept"),
+        "the duplicates are said: {stderr}"
+    );
+    assert_eq!(
+        dst.sql("SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE n < 0) FROM big"),
+        "60000|60000|50"
+    );
+    reconcile_match(&src, &dst);
+}

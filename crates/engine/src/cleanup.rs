@@ -94,6 +94,55 @@ fn target_names(program: &TableProgram) -> Vec<String> {
         .collect()
 }
 
+/// After a run read its chunks in more than one snapshot (a resume, or a source that lost the
+/// exported snapshot), a row updated in between can be staged twice: its old version from a
+/// chunk read in the earlier snapshot, its new one (moved to another page) from a later one.
+/// Keeps the version staged last (the youngest `xmin`: each chunk commits in its own
+/// transaction), takes the others out of the tally and returns how many were dropped.
+pub async fn drop_stale_duplicates(
+    client: &Client,
+    stage: &Stage,
+    program: &TableProgram,
+    tally: &mut TableTally,
+) -> Result<u64> {
+    if program.key.is_empty() {
+        return Ok(0);
+    }
+    let t = stage.table(&program.target.name);
+    let same_key = program
+        .key
+        .iter()
+        .map(|&k| {
+            let c = quote_ident(&program.target_columns[k].name);
+            format!("d.{c} = n.{c}")
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let cols = program
+        .target_columns
+        .iter()
+        .map(|c| format!("d.{}", quote_ident(&c.name)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "COPY (DELETE FROM {t} d USING {t} n WHERE {same_key} AND age(n.xmin) < age(d.xmin)
+               RETURNING {cols}) TO STDOUT (FORMAT binary)"
+    );
+    let batches = copy_returning(client, &sql, &target_names(program)).await?;
+    let mut hasher = RowHasher::default();
+    let mut dropped = 0;
+    for b in &batches {
+        for r in 0..b.num_rows() {
+            let d = hasher.digest_row(b, r, &program.key);
+            tally.leaves.sub(&d.bucket_hash, &d.digest);
+            dropped += 1;
+        }
+    }
+    tally.loaded_rows -= dropped;
+    tally.source_rows -= dropped;
+    Ok(dropped)
+}
+
 /// Deletes the staging rows matching `cond`, records them as rejects with the reason computed
 /// by `reason_sql` (an SQL text expression over the row), and subtracts them from the leaves.
 async fn reject_where(

@@ -13,6 +13,9 @@ pub enum ErrorKind {
     /// The server said retrying may help: shutdown, terminated backend, serialization failure
     /// or deadlock (SQLSTATE classes 57P, 08, 40001, 40P01).
     Transient,
+    /// The source's exported snapshot is gone (its exporting session ended: a server restart,
+    /// a terminated backend): a reader can no longer join it.
+    SnapshotLost,
     /// Stopped by Ctrl-C / SIGTERM.
     Interrupted,
     /// The run worked and stopped on a problem it was told to stop on (e.g. a delta-sync

@@ -9,7 +9,7 @@ use cutover_core::program::TableProgram;
 use cutover_postgres::{ConnInfo, PgError};
 use tokio_postgres::Client;
 
-use crate::error::Result;
+use crate::error::{EngineError, ErrorKind, Result};
 
 /// A source snapshot, exported by a connection that keeps its transaction open until dropped.
 pub struct Snapshot {
@@ -77,7 +77,18 @@ pub async fn open_reader(source: &ConnInfo, snapshot: Option<&str>) -> Result<Cl
                 cutover_core::catalog::quote_literal(id)
             ))
             .await
-            .map_err(|e| PgError::db("cannot join the exported snapshot on the source", e))?;
+            .map_err(|e| {
+                let e = PgError::db("cannot join the exported snapshot on the source", e);
+                if e.sqlstate() == Some("22023") {
+                    // invalid snapshot identifier: the exporting transaction has ended.
+                    EngineError {
+                        kind: ErrorKind::SnapshotLost,
+                        message: e.to_string(),
+                    }
+                } else {
+                    e.into()
+                }
+            })?;
     }
     Ok(client)
 }

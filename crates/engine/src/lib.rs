@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod cleanup;
 pub mod delta;
 pub mod dependents;
+mod drill;
 pub mod error;
 pub mod extract;
 pub mod finalize;

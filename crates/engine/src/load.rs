@@ -226,7 +226,7 @@ pub async fn run_chunk<W: Worker>(
                         break;
                     }
                 }
-                Ok::<u64, EngineError>(0)
+                Ok::<Option<u64>, EngineError>(Some(0))
             }
             Some((client, copy_in)) => {
                 let sink = client
@@ -241,18 +241,16 @@ pub async fn run_chunk<W: Worker>(
                             .await
                             .map_err(|e| PgError::db("writing the target table failed", e))?,
                         Some(Out::Done) => break,
-                        None => {
-                            return Err(EngineError::runtime(
-                                "the chunk stopped before its end; the COPY was aborted",
-                            ))
-                        }
+                        // The work stage stopped early: its error (or the reader's) says why,
+                        // and dropping the sink aborts the COPY.
+                        None => return Ok(None),
                     }
                 }
                 let n = sink
                     .finish()
                     .await
                     .map_err(|e| PgError::db("writing the target table failed", e))?;
-                Ok(n)
+                Ok(Some(n))
             }
         }
     };
@@ -261,12 +259,19 @@ pub async fn run_chunk<W: Worker>(
     let worker_res = work
         .await
         .map_err(|e| EngineError::runtime(format!("a worker thread failed: {e}")))?;
-    // Report the most specific error: the writer's when it made the worker stop, else the
-    // worker's, then the reader's, then the writer's.
+    // Report the cause, not its consequences: a failed read cuts the stream the worker sees;
+    // a failed write makes the worker stop (and the reader with it, without an error).
     let (worker, written) = match (worker_res, read_res, write_res) {
-        (Ok(w), Ok(()), Ok(n)) => (w, n),
-        (Err(_), _, Err(we)) if target.is_some() => return Err(we),
-        (Err(e), _, _) | (Ok(_), Err(e), _) | (Ok(_), Ok(()), Err(e)) => return Err(e),
+        (_, Err(e), _) => return Err(e),
+        (Ok(w), Ok(()), Ok(Some(n))) => (w, n),
+        (Err(_), Ok(()), Err(e)) | (Err(e), Ok(()), Ok(_)) | (Ok(_), Ok(()), Err(e)) => {
+            return Err(e)
+        }
+        (Ok(_), Ok(()), Ok(None)) => {
+            return Err(EngineError::runtime(
+                "internal: the chunk stopped before its end; the COPY was aborted",
+            ))
+        }
     };
     if target.is_some() && written != worker.rows_out() {
         return Err(EngineError::runtime(format!(

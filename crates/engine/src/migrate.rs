@@ -6,7 +6,7 @@
 //! filled with `COPY … FREEZE`); then rows the target's constraints would refuse become rejects,
 //! indexes are built in parallel, constraints are added and validated, and one transaction swaps
 //! the staged tables in. A failure anywhere before that transaction leaves the target as it was.
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -19,9 +19,13 @@ use cutover_postgres::PgError;
 use tokio_postgres::Client;
 
 use crate::checkpoint;
-use crate::cleanup::{reject_check_violations, resolve_orphans, TableTally};
+use crate::cleanup::{drop_stale_duplicates, reject_check_violations, resolve_orphans, TableTally};
+use crate::drill::drill_pause;
+use crate::error::ErrorKind;
 use crate::error::{EngineError, Result};
-use crate::extract::{chunks, copy_out_sql, export_snapshot, open_reader, select_sql, Chunk};
+use crate::extract::{
+    chunks, copy_out_sql, export_snapshot, open_reader, select_sql, Chunk, Snapshot,
+};
 use crate::load::{run_chunk, ChunkWorker};
 use crate::manifest::{Manifest, TableManifest};
 use crate::observer::{Event, SharedObserver};
@@ -60,22 +64,6 @@ const MAX_ATTEMPTS: u32 = 5;
 /// Pause before retry `attempt` (1-based): 0.5 s, 1 s, 2 s, 4 s…
 fn backoff(attempt: u32) -> std::time::Duration {
     std::time::Duration::from_millis(500 << (attempt - 1).min(6))
-}
-
-/// Resume drills: with `CUTOVER_DRILL_PAUSE=<point>` the run sleeps at that point
-/// (`start` after the plan is checkpointed, `load` after every chunk is loaded, `cleanup` after
-/// the clean-up committed) for `CUTOVER_DRILL_PAUSE_SECS` (default 30) so that a runbook drill
-/// (or a test) can kill it there and practise `--resume`.
-async fn drill_pause(point: &str) {
-    if std::env::var("CUTOVER_DRILL_PAUSE").as_deref() == Ok(point) {
-        let secs = std::env::var("CUTOVER_DRILL_PAUSE_SECS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(30);
-        tracing::warn!(point, secs, "drill pause");
-        eprintln!("drill: pausing {secs} s at `{point}`");
-        tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
-    }
 }
 
 /// What a successful `migrate full` did.
@@ -150,6 +138,7 @@ pub async fn migrate_full(
         programs: &programs,
         ddl: &resolved.ddl,
         created: &resolved.created,
+        first_chunk: Default::default(),
     };
     let outcome = tokio::select! {
         r = job.run(&mut target, &state, &resolved.mapping_hash, started) => r,
@@ -209,6 +198,8 @@ struct Job<'a> {
     programs: &'a [Arc<TableProgram>],
     ddl: &'a HashMap<String, cutover_postgres::catalog::TableDdl>,
     created: &'a HashMap<String, Vec<cutover_postgres::catalog::ColumnDef>>,
+    /// Set once the first chunk is committed (the `chunk` drill pause).
+    first_chunk: std::sync::atomic::AtomicBool,
 }
 
 /// Shared progress of the load phase.
@@ -218,6 +209,15 @@ struct LoadState {
     chunks_left: Vec<usize>,
     started: Vec<Option<Instant>>,
     elapsed_ms: Vec<u64>,
+    /// Per table, the snapshot generations its chunks were read in (0 for chunks a resumed
+    /// run found committed). More than one: a row updated in between may be staged twice.
+    generations: Vec<BTreeSet<u32>>,
+}
+
+/// The exported snapshot the workers join, renewed when the source loses it.
+struct SnapshotSlot {
+    current: Snapshot,
+    generation: u32,
 }
 
 impl Job<'_> {
@@ -254,6 +254,7 @@ impl Job<'_> {
         let mut all = Vec::new();
         let mut chunks_left = Vec::new();
         let mut cleaned = Vec::new();
+        let mut generations: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); self.programs.len()];
         let horizon;
         if self.resuming {
             // Continue from the checkpoints: the same plan, the chunks not yet committed.
@@ -282,6 +283,7 @@ impl Job<'_> {
                     acc.loaded_rows += t.loaded_rows;
                     acc.rejected += t.rejected;
                     acc.nulled += t.nulled;
+                    generations[i].insert(0);
                     continue;
                 }
                 chunks_left[i] += 1;
@@ -335,12 +337,14 @@ impl Job<'_> {
             )
         });
         let snapshot = export_snapshot(&self.settings.source).await?;
+        let snapshot_id = snapshot.id.clone();
         let load = Mutex::new(LoadState {
             queue: all.into(),
             tallies,
             chunks_left,
             started: vec![None; self.programs.len()],
             elapsed_ms: vec![0; self.programs.len()],
+            generations,
         });
         self.observer.event(Event::Phase(format!(
             "loading {} tables with {} workers (snapshot {})",
@@ -348,15 +352,20 @@ impl Job<'_> {
             self.settings.jobs,
             snapshot.id
         )));
-        let workers = (0..self.settings.jobs.max(1)).map(|_| self.worker(&snapshot.id, &load));
+        let slot = tokio::sync::Mutex::new(SnapshotSlot {
+            current: snapshot,
+            generation: u32::from(self.resuming),
+        });
+        let workers = (0..self.settings.jobs.max(1)).map(|_| self.worker(&slot, &load));
         futures_util::future::try_join_all(workers).await?;
-        let snapshot_id = snapshot.id.clone();
-        drop(snapshot);
+        drop(slot);
         let LoadState {
             mut tallies,
             elapsed_ms,
+            generations,
             ..
         } = load.into_inner().expect("load state lock");
+        let mixed: Vec<bool> = generations.iter().map(|g| g.len() > 1).collect();
 
         drill_pause("load").await;
         if cleaned.len() == self.programs.len() && !cleaned.is_empty() {
@@ -369,7 +378,7 @@ impl Job<'_> {
             }
             self.build_constraints(target).await?;
         } else {
-            self.finish_tables(target, &mut tallies).await?;
+            self.finish_tables(target, &mut tallies, &mixed).await?;
         }
 
         let mut tables = Vec::new();
@@ -433,8 +442,13 @@ impl Job<'_> {
     /// from the shared queue until it is empty. A transient failure (connection lost, backend
     /// terminated, serialization failure) redoes only the affected chunk, on fresh connections,
     /// with backoff, up to [`MAX_ATTEMPTS`]; anything else fails the run.
-    async fn worker(&self, snapshot: &str, load: &Mutex<LoadState>) -> Result<()> {
-        let mut conns: Option<(Client, Client)> = None;
+    async fn worker(
+        &self,
+        slot: &tokio::sync::Mutex<SnapshotSlot>,
+        load: &Mutex<LoadState>,
+    ) -> Result<()> {
+        // The connections, and the generation of the snapshot the reader joined.
+        let mut conns: Option<(Client, Client, u32)> = None;
         loop {
             let next = {
                 let mut st = load.lock().expect("load state lock");
@@ -457,14 +471,34 @@ impl Job<'_> {
             let done = loop {
                 let result = async {
                     if conns.is_none() {
-                        conns = Some(self.connect_pair(snapshot).await?);
+                        let (id, generation) = {
+                            let s = slot.lock().await;
+                            (s.current.id.clone(), s.generation)
+                        };
+                        match self.connect_pair(&id).await {
+                            Err(e) if e.kind == ErrorKind::SnapshotLost => {
+                                self.renew_snapshot(slot, generation).await?;
+                                return Err(e);
+                            }
+                            pair => {
+                                let (reader, writer) = pair?;
+                                conns = Some((reader, writer, generation));
+                            }
+                        }
                     }
-                    let (reader, writer) = conns.as_ref().expect("connected above");
-                    self.load_chunk(reader, writer, &chunk).await
+                    let (reader, writer, generation) = conns.as_ref().expect("connected above");
+                    Ok((self.load_chunk(reader, writer, &chunk).await?, *generation))
                 }
                 .await;
                 match result {
-                    Ok(done) => break done,
+                    Ok((done, generation)) => {
+                        let mut st = load.lock().expect("load state lock");
+                        st.generations[chunk.table].insert(generation);
+                        break done;
+                    }
+                    Err(e) if e.kind == ErrorKind::SnapshotLost && attempt < MAX_ATTEMPTS => {
+                        attempt += 1;
+                    }
                     Err(e) if e.is_transient() && attempt < MAX_ATTEMPTS => {
                         tracing::warn!(
                             table = %program.target.name,
@@ -518,6 +552,12 @@ impl Job<'_> {
                     None
                 }
             };
+            if !self
+                .first_chunk
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                drill_pause("chunk").await;
+            }
             if let Some((rows, rejected)) = finished {
                 self.observer.event(Event::TableFinished {
                     table: program.target.name.clone(),
@@ -532,6 +572,41 @@ impl Job<'_> {
                 }
             }
         }
+    }
+
+    /// The source lost the exported snapshot (its session ended: a restart, a terminated
+    /// backend). Exports a new one, once for all workers, unless another worker already did:
+    /// the chunks left are read in it, as a resumed run's are.
+    async fn renew_snapshot(
+        &self,
+        slot: &tokio::sync::Mutex<SnapshotSlot>,
+        lost: u32,
+    ) -> Result<()> {
+        let mut s = slot.lock().await;
+        if s.generation != lost {
+            return Ok(());
+        }
+        let mut attempt = 1;
+        let fresh = loop {
+            match export_snapshot(&self.settings.source).await {
+                Ok(fresh) => break fresh,
+                Err(e) if e.is_transient() && attempt < MAX_ATTEMPTS => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.context("cannot export a new snapshot on the source")),
+            }
+        };
+        tracing::warn!(old = %s.current.id, new = %fresh.id, "source snapshot lost, renewed");
+        self.observer.event(Event::Warning(format!(
+            "the source's exported snapshot {} is gone (server restart or terminated session); \
+             the chunks left are read in a new snapshot {} (rows changed in between are carried \
+             by the next delta-sync)",
+            s.current.id, fresh.id
+        )));
+        s.current = fresh;
+        s.generation += 1;
+        Ok(())
     }
 
     /// A source reader in the snapshot and a target writer.
@@ -604,7 +679,12 @@ impl Job<'_> {
 
     /// Rejects what the target's constraints would refuse (in one transaction, checkpointed
     /// with the corrected tallies), then builds indexes and constraints.
-    async fn finish_tables(&self, target: &Client, tallies: &mut [TableTally]) -> Result<()> {
+    async fn finish_tables(
+        &self,
+        target: &Client,
+        tallies: &mut [TableTally],
+        mixed: &[bool],
+    ) -> Result<()> {
         let rebuilds = self.rebuilds(target).await?;
         self.observer.event(Event::Phase(
             "checking CHECK constraints and foreign keys".into(),
@@ -614,6 +694,16 @@ impl Job<'_> {
             .await
             .map_err(|e| PgError::db("cannot begin the clean-up", e))?;
         for (i, p) in self.programs.iter().enumerate() {
+            if mixed[i] {
+                let n = drop_stale_duplicates(target, self.stage, p, &mut tallies[i]).await?;
+                if n > 0 {
+                    self.observer.event(Event::Warning(format!(
+                        "table `{}`: {n} row(s) changed in the source between the run's snapshots \
+                         were staged twice; the newer version of each is kept",
+                        p.target.name
+                    )));
+                }
+            }
             reject_check_violations(target, self.stage, p, &rebuilds[i].checks, &mut tallies[i])
                 .await?;
         }

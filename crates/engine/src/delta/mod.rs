@@ -287,6 +287,9 @@ async fn run(
         Ok::<_, EngineError>(out)
     }
     .await;
+    if result.is_ok() {
+        crate::drill::drill_pause("merged").await;
+    }
     match result {
         Ok(out) => {
             target.batch_execute("COMMIT").await.map_err(|e| {
