@@ -66,7 +66,14 @@ fn plan(src: &str, dst: &str, mapping: &Path) -> Output {
 
 fn migrate(src: &str, dst: &str, extra: &[&str]) -> Output {
     let mut args = vec![
-        "migrate", "full", "--source", src, "--target", dst, "--quiet",
+        "migrate",
+        "full",
+        "--overwrite",
+        "--source",
+        src,
+        "--target",
+        dst,
+        "--quiet",
     ];
     args.extend_from_slice(extra);
     cutover(&args)
@@ -442,4 +449,46 @@ fn a_full_disk_on_the_target_fails_cleanly_and_leaves_the_target_as_it_was() {
     );
     drop(dst);
     drop(src);
+}
+
+#[test]
+fn a_target_holding_rows_no_cutover_run_loaded_is_refused_without_overwrite() {
+    let (src, dst) = pair("bi_foreign");
+    let before = fingerprint(&dst);
+    let out = cutover(&[
+        "migrate",
+        "full",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("`public.items` already hold rows that no earlier cutover run loaded")
+            && err.contains("--overwrite")
+            && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert_eq!(fingerprint(&dst), before, "the target is unchanged");
+    assert_eq!(
+        dst.sql("SELECT count(*) FROM pg_namespace WHERE nspname LIKE '\\_cutover%'"),
+        "0",
+        "not even the state schema is created"
+    );
+    // Said on purpose, it replaces them; a later run over what cutover loaded needs no flag.
+    let out = migrate(&src.url(), &dst.url(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let out = cutover(&[
+        "migrate",
+        "full",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
 }

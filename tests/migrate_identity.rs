@@ -74,6 +74,7 @@ fn every_lossless_type_round_trips_through_the_identity_mapping() {
     let out = cutover(&[
         "migrate",
         "full",
+        "--overwrite",
         "--source",
         &src.url(),
         "--target",
@@ -115,6 +116,7 @@ fn rollback_drill_leaves_the_target_unchanged() {
     let out = cutover(&[
         "migrate",
         "full",
+        "--overwrite",
         "--source",
         &src.url(),
         "--target",
@@ -141,6 +143,7 @@ fn rollback_drill_leaves_the_target_unchanged() {
     let out = cutover(&[
         "migrate",
         "full",
+        "--overwrite",
         "--source",
         &src.url(),
         "--target",
@@ -177,6 +180,7 @@ fn chunked_tables_load_every_row_once_whatever_the_jobs() {
         let out = cutover(&[
             "migrate",
             "full",
+            "--overwrite",
             "--source",
             &src.url(),
             "--target",
@@ -220,6 +224,7 @@ fn create_tables_builds_missing_target_tables_from_the_source_catalog() {
     let out = cutover(&[
         "migrate",
         "full",
+        "--overwrite",
         "--source",
         &src.url(),
         "--target",
@@ -238,6 +243,7 @@ fn create_tables_builds_missing_target_tables_from_the_source_catalog() {
     let out = cutover(&[
         "migrate",
         "full",
+        "--overwrite",
         "--source",
         &src.url(),
         "--target",
@@ -290,6 +296,7 @@ fn views_and_foreign_keys_outside_the_mapping_follow_the_new_tables() {
     let out = cutover(&[
         "migrate",
         "full",
+        "--overwrite",
         "--source",
         &src.url(),
         "--target",

@@ -70,6 +70,7 @@ fn hostile_identifiers_migrate_exactly_and_drop_nothing() {
     let out = cutover(&[
         "migrate",
         "full",
+        "--overwrite",
         "--source",
         &src.url(),
         "--target",
@@ -156,6 +157,7 @@ fn hostile_identifiers_in_a_mapping_file_are_quoted() {
     let out = cutover(&[
         "migrate",
         "full",
+        "--overwrite",
         "--source",
         &src.url(),
         "--target",

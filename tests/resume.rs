@@ -30,6 +30,7 @@ fn spawn(src: &ScratchDb, dst: &ScratchDb, extra: &[&str], env: &[(&str, &str)])
     cmd.args([
         "migrate",
         "full",
+        "--overwrite",
         "--source",
         &src.url(),
         "--target",
@@ -146,6 +147,7 @@ fn kill_9_at_several_points_then_resume_gives_a_match_without_duplicates() {
         let out = cutover(&[
             "migrate",
             "full",
+            "--overwrite",
             "--source",
             &src.url(),
             "--target",
@@ -171,6 +173,7 @@ fn resume_refuses_a_finished_run_with_a_clear_message() {
     let out = cutover(&[
         "migrate",
         "full",
+        "--overwrite",
         "--source",
         &src.url(),
         "--target",
@@ -181,6 +184,7 @@ fn resume_refuses_a_finished_run_with_a_clear_message() {
     let out = cutover(&[
         "migrate",
         "full",
+        "--overwrite",
         "--source",
         &src.url(),
         "--target",
@@ -281,6 +285,7 @@ fn a_permanent_error_fails_with_exit_2_and_the_target_unchanged() {
     let out = cutover(&[
         "migrate",
         "full",
+        "--overwrite",
         "--source",
         &src.url(),
         "--target",

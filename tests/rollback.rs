@@ -50,6 +50,7 @@ fn migrate(src: &ScratchDb, dst: &ScratchDb, manifest: &std::path::Path) -> Stri
     let out = cutover(&[
         "migrate",
         "full",
+        "--overwrite",
         "--source",
         &src.url(),
         "--target",
@@ -114,6 +115,7 @@ fn rollback_drill_restores_the_earlier_target_exactly() {
     let out = cutover(&[
         "migrate",
         "full",
+        "--overwrite",
         "--source",
         &src.url(),
         "--target",
@@ -245,6 +247,7 @@ fn rollback_moves_aside_a_table_the_run_created() {
     let out = cutover(&[
         "migrate",
         "full",
+        "--overwrite",
         "--source",
         &src.url(),
         "--target",
@@ -298,6 +301,7 @@ fn rollback_clears_the_delta_sync_watermarks_the_run_recorded() {
         let out = cutover(&[
             "migrate",
             "full",
+            "--overwrite",
             "--source",
             &src.url(),
             "--target",

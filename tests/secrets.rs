@@ -224,6 +224,7 @@ fn passwords_never_appear_in_any_output() {
             &[
                 "migrate",
                 "full",
+                "--overwrite",
                 "--source",
                 &source,
                 "--target",
@@ -282,6 +283,7 @@ fn passwords_never_appear_in_any_output() {
             &[
                 "migrate",
                 "full",
+                "--overwrite",
                 "--source",
                 &source,
                 "--target",
@@ -306,6 +308,7 @@ fn passwords_never_appear_in_any_output() {
             &[
                 "migrate",
                 "full",
+                "--overwrite",
                 "--source",
                 &source,
                 "--target",
@@ -317,7 +320,13 @@ fn passwords_never_appear_in_any_output() {
         let malformed = unreachable.replacen("127.0.0.1:1", "127.0.0.1:notaport", 1);
         let out = run(
             &[
-                "migrate", "full", "--source", &malformed, "--target", &target,
+                "migrate",
+                "full",
+                "--overwrite",
+                "--source",
+                &malformed,
+                "--target",
+                &target,
             ],
             env,
         );

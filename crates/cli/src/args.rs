@@ -238,6 +238,11 @@ pub enum MigrateMode {
         /// mapping only.
         #[arg(long)]
         create_tables: bool,
+        /// Replace target tables that hold rows no earlier cutover run loaded (without it such
+        /// a run is refused and nothing is written). Their contents are kept aside for
+        /// `cutover rollback` until `cutover finalize`, as always.
+        #[arg(long)]
+        overwrite: bool,
         /// Pages (8 kB) per chunk: larger tables are split between workers.
         #[arg(long, default_value_t = 16_384, hide = true)]
         chunk_pages: i64,

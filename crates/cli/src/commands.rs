@@ -48,6 +48,7 @@ pub async fn run(cli: Cli) -> i32 {
                 drill_fail_after,
                 chunk_pages,
                 create_tables,
+                overwrite,
                 resume,
                 pii,
             } => {
@@ -56,6 +57,7 @@ pub async fn run(cli: Cli) -> i32 {
                     manifest_path: manifest,
                     drill_fail_after,
                     chunk_pages,
+                    overwrite,
                 };
                 migrate(&cli.global, &conn, &opts, create_tables, &pii).await
             }

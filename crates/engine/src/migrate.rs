@@ -45,6 +45,8 @@ pub struct MigrateOptions {
     pub chunk_pages: i64,
     /// Resume a killed run: `Some(None)` the latest one, `Some(Some(id))` that one.
     pub resume: Option<Option<String>>,
+    /// Replace target tables holding rows no earlier cutover run loaded.
+    pub overwrite: bool,
 }
 
 impl Default for MigrateOptions {
@@ -54,6 +56,7 @@ impl Default for MigrateOptions {
             drill_fail_after: None,
             chunk_pages: 16_384,
             resume: None,
+            overwrite: false,
         }
     }
 }
@@ -112,6 +115,9 @@ pub async fn migrate_full(
         }
     }
     let state = StateSchema::new(&settings.state_schema);
+    if opts.resume.is_none() && !opts.overwrite {
+        refuse_foreign_rows(&target, &state, &resolved.programs, &resolved.created).await?;
+    }
     state.ensure(&target).await?;
     let (run_id, resuming) = match &opts.resume {
         None => (new_run_id(), false),
@@ -832,6 +838,70 @@ fn if_not_exists(sql: &str) -> String {
         }
     }
     sql.to_string()
+}
+
+/// Refuses (before writing anything) to replace target tables that hold rows no earlier
+/// `migrate full` loaded: a target that should be empty but is not is more likely the wrong
+/// database than data to throw away. `--overwrite` says it is meant.
+async fn refuse_foreign_rows(
+    target: &Client,
+    state: &StateSchema,
+    programs: &[TableProgram],
+    created: &HashMap<String, Vec<cutover_postgres::catalog::ColumnDef>>,
+) -> Result<()> {
+    let runs = state.table("runs");
+    let has_state = target
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&runs])
+        .await
+        .map_err(|e| PgError::db("cannot read the state schema", e))?
+        .get::<_, bool>(0);
+    let mut loaded = std::collections::HashSet::new();
+    if has_state {
+        for row in target
+            .query(
+                &format!(
+                    "SELECT DISTINCT t->>'target' FROM {runs},
+                            jsonb_array_elements(manifest->'tables') t
+                     WHERE kind = 'migrate-full' AND status IN ('complete', 'finalized')"
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| PgError::db("cannot read earlier runs", e))?
+        {
+            loaded.insert(row.get::<_, String>(0));
+        }
+    }
+    let mut foreign = Vec::new();
+    for p in programs {
+        let name = format!("{}.{}", p.target.schema, p.target.name);
+        if created.contains_key(&p.target.name) || loaded.contains(&name) {
+            continue;
+        }
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM {}.{})",
+            quote_ident(&p.target.schema),
+            quote_ident(&p.target.name)
+        );
+        let rows: bool = target
+            .query_one(&sql, &[])
+            .await
+            .map_err(|e| PgError::db(format!("cannot read target table `{name}`"), e))?
+            .get(0);
+        if rows {
+            foreign.push(format!("`{name}`"));
+        }
+    }
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    Err(EngineError::config(format!(
+        "target table(s) {} already hold rows that no earlier cutover run loaded, and migrate \
+         full would replace them; nothing was written. Check that --target is the right \
+         database, then empty them or re-run with --overwrite (their contents are kept for \
+         `cutover rollback` until `cutover finalize`)",
+        foreign.join(", ")
+    )))
 }
 
 /// The run `--resume` continues: the given one, or the latest unfinished `migrate full`; it
