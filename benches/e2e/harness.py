@@ -32,6 +32,9 @@ def parse_args(argv):
     p.add_argument("--rows", type=int, default=5_000_000)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--only", default=",".join(j.name for j in jobs_mod.JOBS))
+    p.add_argument("--delta-rows", type=int, metavar="N",
+                   help="delta-sync changes exactly N rows spread evenly over the table "
+                        "instead of 1 %%; the results file gets the suffix -deltaN")
     p.add_argument("--keep", action="store_true", help="keep databases and work files")
     a = p.parse_args(argv)
     a.only = [n.strip() for n in a.only.split(",") if n.strip()]
@@ -42,6 +45,11 @@ def parse_args(argv):
         p.error("--rows must be at least 20000 (1,000 scattered differences need room)")
     if a.repeat < 1:
         p.error("--repeat must be at least 1")
+    if a.delta_rows is not None:
+        if not 1 <= a.delta_rows <= a.rows:
+            p.error("--delta-rows must be between 1 and --rows")
+        if "delta-sync" not in a.only:
+            p.error("--delta-rows only applies to the delta-sync job, which --only leaves out")
     return a
 
 
@@ -88,7 +96,8 @@ def main(argv):
     run_id = f"{datetime.datetime.now():%Y%m%d%H%M%S}_{secrets.token_hex(3)}"
     work = E2E / "work" / run_id
     work.mkdir(parents=True)
-    log(f"run {run_id}: {args.rows:,} rows, {args.repeat} run(s) each of {', '.join(args.only)}")
+    log(f"run {run_id}: {args.rows:,} rows, {args.repeat} run(s) each of {', '.join(args.only)}"
+        + (f"; delta-sync changes {args.delta_rows:,} rows" if args.delta_rows else ""))
 
     where = machine()  # the commit that is built, read before the build
     url = subprocess.run([str(REPO / "scripts" / "pg-up.sh")], check=True, text=True,
@@ -128,7 +137,7 @@ def main(argv):
         if needs & {"crm", "crm_loaded"}:
             st.crm(scale)
         if "dsync" in needs:
-            st.dsync()
+            st.dsync(args.delta_rows)
         if "crm_loaded" in needs:
             st.crm_loaded()
         for r in range(1, args.repeat + 1):
@@ -155,7 +164,11 @@ def main(argv):
             log("dropping the run's databases")
             pg.drop_all()
 
+    if args.delta_rows is not None:
+        # The real count (read back from the source) when the setup ran, else the one asked for.
+        selected = jobs_mod.with_delta(selected, getattr(ctx, "dsync_changed", args.delta_rows))
     info = dict(where, pg=pg.version(), rows=args.rows, repeat=args.repeat,
+                delta_rows=args.delta_rows, dsync_changed=getattr(ctx, "dsync_changed", None),
                 scale=scale if hasattr(ctx, "crm_rows") else None, only=args.only,
                 crm_rows=getattr(ctx, "crm_rows", None), tools=tool_versions(tools, reladiff),
                 load=(min(loads), max(loads)) if loads else None,
@@ -167,7 +180,8 @@ def main(argv):
     print()
     print(text)
     partial = "" if set(args.only) == set(jobs_mod.BY_NAME) else "-partial"
-    out = REPO / "benches" / "results" / f"{info['date']}-{args.rows}{partial}.md"
+    delta = "" if args.delta_rows is None else f"-delta{args.delta_rows}"
+    out = REPO / "benches" / "results" / f"{info['date']}-{args.rows}{delta}{partial}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     log(f"written to {out.relative_to(REPO)}")

@@ -69,11 +69,16 @@ def render(info, selected, results, skipped):
         "(`/usr/bin/time -v`), not the server's",
         f"- data: contacts.sql at {info['rows']:,} rows"
         + (f"; CRM fixture at scale {info['scale']} ({info['crm_rows']:,} legacy rows, 7 tables)"
-           if info.get("crm_rows") else ""),
+           if info.get("crm_rows") else "")
+        + (f"; delta-sync: {info['dsync_changed']:,} rows changed"
+           + (f" (--delta-rows {info['delta_rows']}, spread evenly)" if info.get("delta_rows")
+              else " (1 %: `id % 100 = 42`)") if info.get("dsync_changed") is not None else ""),
     ]
     if info["tools"]:
         lines.append("- competitors: " + "; ".join(f"{v}" for v in info["tools"].values()))
     only = f" --only {','.join(info['only'])}" if set(info["only"]) != set(BY_NAME) else ""
+    if info.get("delta_rows") is not None:
+        only += f" --delta-rows {info['delta_rows']}"
     lines += [f"- command: `benches/e2e/run.sh --rows {info['rows']} --repeat {info['repeat']}"
               f"{only}`;"
               f" logs of every run in `{info['logs']}`", ""]
@@ -94,7 +99,7 @@ def render(info, selected, results, skipped):
             lines.append(f"| {job.name}: {job.what} | failed | — | 0/{len(runs)} | — | {check} |")
             continue
         rss = f"{m['rss_mb']:.0f} MB" if m["rss_mb"] is not None else "?"
-        lines.append(f"| {job.name}: {BY_NAME[job.name].what} | {fmt_secs(m['secs'])} | {rss} | "
+        lines.append(f"| {job.name}: {job.what} | {fmt_secs(m['secs'])} | {rss} | "
                      f"{m['ok']}/{m['n']} | {ratios} | {check} |")
 
     lines += ["", "## Targets (../shared/BENCHMARKS.md)", "",

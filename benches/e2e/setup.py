@@ -1,5 +1,6 @@
 """What the jobs run on, built once per harness run: the contacts table and its copies (identical,
-with 1,000 differences, 1 % changed for delta-sync), the CRM fixture, and the competitors."""
+with 1,000 differences, 1 % or --delta-rows N rows changed for delta-sync), the CRM fixture, and
+the competitors."""
 import os
 import shutil
 import subprocess
@@ -96,6 +97,20 @@ DSYNC_SINCE = "2025-01-01"
 DSYNC_CHANGED_AT = "2025-06-01"
 
 
+def dsync_where(rows, delta_rows=None):
+    """The rows delta-sync's setup changes: by default 1 % (`id % 100 = 42`); with --delta-rows N,
+    exactly N ids spread evenly over 1..rows: floor(i × rows / N) + r for i in 0..N-1, where
+    r = 42 mod floor(rows / N) (or floor(rows / N) when that is 0), so the ids are distinct,
+    within 1..rows, and N = rows / 100 picks the same ids as the default when 100 divides rows.
+    Returns (FROM clause or "", WHERE clause) of an `update contacts c`."""
+    if delta_rows is None:
+        return "", "c.id % 100 = 42"
+    step = rows // delta_rows
+    r = 42 % step or step
+    return (f"from generate_series(0::bigint, {delta_rows - 1}) g(i)",
+            f"c.id = g.i * {rows} / {delta_rows} + {r}")
+
+
 def cutover(ctx, name, args):
     """Runs cutover for the setup, its output in work/<name>.log (not timed)."""
     with open(ctx.work / f"{name}.log", "w") as out:
@@ -171,10 +186,12 @@ class Setup:
         out = pg.psql(c.crm_src, file=fx / "expected_rejects.sql", capture=True)
         c.crm_rejects = sum(int(line.split("|")[-1]) for line in out.splitlines() if line)
 
-    def dsync(self):
+    def dsync(self, delta_rows=None):
         """A target loaded by `migrate full` (kept as a template), then 1 % of the source's rows
-        updated with an `updated_at` later than any before. `migrate full` of an identity
-        mapping records no watermark (it has no cursor), so the timed runs pass `--since`."""
+        (or exactly `delta_rows`, spread evenly: see dsync_where) updated with an `updated_at`
+        later than any before. `migrate full` of an identity mapping records no watermark (it
+        has no cursor), so the timed runs pass `--since`. Sets ctx.dsync_changed to the real
+        count of changed rows."""
         c, pg = self.ctx, self.ctx.pg
         c.dsync_src, c.dsync_base = pg.name("dsync_src"), pg.name("dsync_base")
 
@@ -184,11 +201,13 @@ class Setup:
             pg.psql(c.dsync_base, file=c.ddl_full)
             cutover(c, "setup-dsync", ["migrate", "full", "--source", pg.url(c.dsync_src),
                                        "--target", pg.url(c.dsync_base)])
-            pg.psql(c.dsync_src, "update contacts set updated_at = timestamptz "
-                    f"'{DSYNC_CHANGED_AT}' + id * interval '1 ms', score = score + 1 "
-                    "where id % 100 = 42")
+            pg.psql(c.dsync_src, "update contacts c set updated_at = timestamptz "
+                    f"'{DSYNC_CHANGED_AT}' + c.id * interval '1 ms', score = c.score + 1 "
+                    f"{from_} where {where}")
             pg.psql(c.dsync_src, "vacuum analyze")
-        self.timed("delta-sync source and loaded target", build)
+        from_, where = dsync_where(c.rows, delta_rows)
+        what = "1 % of rows" if delta_rows is None else f"{delta_rows:,} rows"
+        self.timed(f"delta-sync source ({what} changed) and loaded target", build)
         c.dsync_marker = f"updated_at >= timestamptz '{DSYNC_CHANGED_AT}'"
         c.dsync_changed = int(pg.scalar(c.dsync_src, f"select count(*) from contacts where "
                                         f"{c.dsync_marker}"))

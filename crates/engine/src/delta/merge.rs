@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow_array::builder::BinaryBuilder;
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef, BinaryArray, RecordBatch};
 use bytes::BytesMut;
 use chrono::{DateTime, Utc};
 use cutover_core::batch::binary_schema;
@@ -21,7 +21,7 @@ use tokio_postgres::Client;
 
 use super::{refresh_entry, window, Deletes, DeltaOptions, OnConflict, TableDelta};
 use crate::cleanup::{
-    copy_returning, reject_check_violations, resolve_orphans, Parents, TableTally,
+    copy_returning, key_json, reject_check_violations, resolve_orphans, Parents, TableTally,
 };
 use crate::error::{EngineError, Result};
 use crate::extract::{copy_out_sql, select_sql};
@@ -187,74 +187,90 @@ impl Cycle<'_> {
             ..TableDelta::default()
         };
         let on = key_join(p, "t", "s");
-        if let Some(xid) = full_xid {
-            let conflict = format!(
-                "age(t.xmin) < age({}::text::xid) AND t.xmin::text::bigint NOT IN (SELECT xid FROM {})",
-                xid,
-                self.state.table("writes")
-            );
-            let key_text = p
-                .key
-                .iter()
-                .map(|&k| {
-                    // Conflict keys are reported: a pii key is masked.
-                    if p.is_pii(k) {
-                        "'***'::text".to_string()
-                    } else {
-                        format!("t.{}::text", quote_ident(&p.target_columns[k].name))
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let rows = target
-                .query(
-                    &format!(
-                        "SELECT json_build_array({key_text})::text FROM {t} t JOIN {s} s ON {on}
-                         WHERE {conflict} ORDER BY 1"
-                    ),
-                    &[],
-                )
-                .await
-                .map_err(|e| PgError::db("cannot look for conflicts", e))?;
-            out.conflicts = rows.len() as u64;
-            out.conflict_keys = rows.iter().map(|r| r.get(0)).collect();
-            if out.conflicts > 0 {
-                match self.opts.on_conflict {
-                    OnConflict::Fail => {
-                        return Err(EngineError::found(format!(
-                            "{} target row(s) changed by someone else since cutover wrote them (--on-conflict fail; nothing was changed): {}",
-                            out.conflicts,
-                            out.conflict_keys.iter().take(20).cloned().collect::<Vec<_>>().join(", ")
-                        )))
-                    }
-                    OnConflict::TargetWins => {
-                        target
-                            .execute(&format!("DELETE FROM {s} s USING {t} t WHERE {on} AND {conflict}"), &[])
-                            .await
-                            .map_err(|e| PgError::db("cannot set conflicting rows aside", e))?;
-                    }
-                    OnConflict::SourceWins => {}
-                }
-            }
-        }
-
-        // Leaves: the target rows about to be replaced go out, the staged rows come in.
         let mut leaves = match &entry {
             Some(e) => Some(Leaves::from_base64(e.k, &e.leaves).map_err(|err| {
                 EngineError::runtime(format!("manifest leaves of `{name}`: {err}"))
             })?),
             None => None,
         };
+        // One pass over the target rows the window touches: their contents (whose digests
+        // leave the manifest's leaves) and whether someone else changed them since cutover
+        // wrote them (a conflict), with the staged row's ctid to set it aside.
+        let conflict = match full_xid {
+            Some(xid) => format!(
+                "age(t.xmin) < age({xid}::text::xid) AND t.xmin::text::bigint NOT IN (SELECT xid FROM {})",
+                self.state.table("writes")
+            ),
+            None => "false".to_string(),
+        };
+        let mut cols = names(p);
+        cols.push("_conflict".into());
+        cols.push("_staged".into());
         let old = copy_returning(
             target,
             &format!(
-                "COPY (SELECT {} FROM {t} t JOIN {s} s ON {on}) TO STDOUT (FORMAT binary)",
+                "COPY (SELECT {}, {conflict}, s.ctid::text FROM {t} t JOIN {s} s ON {on})
+                 TO STDOUT (FORMAT binary)",
                 qualified_cols(p, "t")
             ),
-            &names(p),
+            &cols,
         )
         .await?;
-        fold_digests(p, &old, leaves.as_mut(), false);
+        let n = p.target_columns.len();
+        let mut conflicts: Vec<(String, String)> = Vec::new(); // (key, staged ctid)
+        let mut hasher = RowHasher::default();
+        for b in &old {
+            let flag = b
+                .column(n)
+                .as_any()
+                .downcast_ref::<BinaryArray>()
+                .expect("binary column");
+            let ctid = b
+                .column(n + 1)
+                .as_any()
+                .downcast_ref::<BinaryArray>()
+                .expect("binary column");
+            let rows = b
+                .project(&(0..n).collect::<Vec<_>>())
+                .map_err(|e| EngineError::runtime(e.to_string()))?;
+            for r in 0..b.num_rows() {
+                let conflicting = flag.value(r) == [1];
+                if conflicting {
+                    conflicts.push((
+                        key_json(p, &rows, r),
+                        String::from_utf8_lossy(ctid.value(r)).into_owned(),
+                    ));
+                }
+                // Under target-wins a conflicting row stays as it is: its digest stays too.
+                let stays = conflicting && self.opts.on_conflict == OnConflict::TargetWins;
+                if let (Some(l), false) = (leaves.as_mut(), stays) {
+                    let d = hasher.digest_row(&rows, r, &p.key);
+                    l.sub(&d.bucket_hash, &d.digest);
+                }
+            }
+        }
+        conflicts.sort();
+        out.conflicts = conflicts.len() as u64;
+        out.conflict_keys = conflicts.iter().map(|(k, _)| k.clone()).collect();
+        if out.conflicts > 0 {
+            match self.opts.on_conflict {
+                OnConflict::Fail => {
+                    return Err(EngineError::found(format!(
+                        "{} target row(s) changed by someone else since cutover wrote them (--on-conflict fail; nothing was changed): {}",
+                        out.conflicts,
+                        out.conflict_keys.iter().take(20).cloned().collect::<Vec<_>>().join(", ")
+                    )))
+                }
+                OnConflict::TargetWins => {
+                    let ctids: Vec<String> = conflicts.into_iter().map(|(_, c)| c).collect();
+                    target
+                        .execute(&format!("DELETE FROM {s} WHERE ctid = ANY($1::text[]::tid[])"), &[&ctids])
+                        .await
+                        .map_err(|e| PgError::db("cannot set conflicting rows aside", e))?;
+                }
+                OnConflict::SourceWins => {}
+            }
+        }
         let new = copy_returning(
             target,
             &format!(
