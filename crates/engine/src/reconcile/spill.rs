@@ -78,14 +78,14 @@ impl SpillWriter {
         if self.files[p].is_none() {
             let path = Self::path(&self.dir, p);
             let f = File::create(&path).map_err(|e| io_err(&path, e))?;
-            self.files[p] = Some(BufWriter::with_capacity(32 << 10, f));
+            self.files[p] = Some(BufWriter::with_capacity(128 << 10, f));
         }
-        let path = Self::path(&self.dir, p);
+        let dir = &self.dir;
         self.files[p]
             .as_mut()
             .expect("opened above")
             .write_all(&self.scratch)
-            .map_err(|e| io_err(&path, e))
+            .map_err(|e| io_err(&Self::path(dir, p), e))
     }
 
     /// Flushes every partition; the records can then be read back.
