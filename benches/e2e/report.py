@@ -20,6 +20,7 @@ RATIOS = {
     "migrate-identity": ["raw", "pgcopydb", "pgloader"],
     "migrate-crm": ["migrate-identity", "raw"],
     "reconcile-same": ["reladiff-same"],
+    "reconcile-manifest": ["reladiff-same", "reconcile-same"],
     "reconcile-diff": ["reladiff-diff"],
     "delta-sync": ["migrate-identity"],
 }

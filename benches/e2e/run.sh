@@ -8,7 +8,7 @@
 #                 scale round(N / 96000), at least 1, so both migrations move about N rows
 #   --repeat R    timed runs of each job, interleaved A B C … A B C … (default 3)
 #   --only LIST   jobs to run (comma-separated); names: raw pgcopydb pgloader migrate-identity
-#                 migrate-crm reladiff-same reconcile-same reladiff-diff reconcile-diff
+#                 migrate-crm reladiff-same reconcile-same reconcile-manifest reladiff-diff reconcile-diff
 #                 delta-sync validate. delta-sync and validate are skipped (and said so) when
 #                 the built binary lacks the command.
 #   --delta-rows N  rows the delta-sync job's setup changes, exactly N spread evenly over the

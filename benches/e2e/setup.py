@@ -212,6 +212,19 @@ class Setup:
         c.dsync_changed = int(pg.scalar(c.dsync_src, f"select count(*) from contacts where "
                                         f"{c.dsync_marker}"))
 
+    def loaded(self):
+        """A target loaded from the contacts source by `migrate full` (identity), with the run's
+        manifest, for `reconcile --against-manifest`."""
+        c, pg = self.ctx, self.ctx.pg
+        c.loaded, c.loaded_manifest = pg.name("loaded"), c.work / "loaded-run.json"
+
+        def build():
+            pg.create(c.loaded)
+            pg.psql(c.loaded, file=c.ddl_full)
+            cutover(c, "setup-loaded", ["migrate", "full", "--source", pg.url(c.src), "--target",
+                                        pg.url(c.loaded), "--manifest", str(c.loaded_manifest)])
+        self.timed("target loaded by migrate full, with its manifest", build)
+
     def crm_loaded(self):
         c, pg = self.ctx, self.ctx.pg
         c.crm_loaded = pg.name("crm_loaded")
