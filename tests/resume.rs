@@ -313,7 +313,7 @@ fn a_lost_snapshot_is_renewed_and_rows_changed_in_between_are_kept_once() {
         &[
             ("CUTOVER_LOG", "warn"),
             ("CUTOVER_DRILL_PAUSE", "chunk"),
-            ("CUTOVER_DRILL_PAUSE_SECS", "8"),
+            ("CUTOVER_DRILL_PAUSE_SECS", "15"),
         ],
     );
     // The first chunk (the table's first pages) is committed in the first snapshot.
