@@ -70,6 +70,31 @@ fn qualified_cols(p: &TableProgram, alias: &str) -> String {
         .join(", ")
 }
 
+/// Column `col` of row `r` as text (a `::text` column of a binary COPY).
+fn text_at(b: &RecordBatch, col: usize, r: usize) -> String {
+    let c = b
+        .column(col)
+        .as_any()
+        .downcast_ref::<BinaryArray>()
+        .expect("binary column");
+    String::from_utf8_lossy(c.value(r)).into_owned()
+}
+
+/// Deletes staged rows by ctid (text), if any.
+async fn delete_staged(target: &Client, staged: &str, ctids: &[String]) -> Result<()> {
+    if ctids.is_empty() {
+        return Ok(());
+    }
+    target
+        .execute(
+            &format!("DELETE FROM {staged} WHERE ctid = ANY($1::text[]::tid[])"),
+            &[&ctids],
+        )
+        .await
+        .map_err(|e| PgError::db("cannot update the staging table", e))?;
+    Ok(())
+}
+
 /// Adds (or subtracts) the digests of `batches` to manifest leaves; returns their bucket hashes.
 fn fold_digests(
     p: &TableProgram,
@@ -186,91 +211,60 @@ impl Cycle<'_> {
             null_cursor: null_cursor as u64,
             ..TableDelta::default()
         };
-        let on = key_join(p, "t", "s");
         let mut leaves = match &entry {
             Some(e) => Some(Leaves::from_base64(e.k, &e.leaves).map_err(|err| {
                 EngineError::runtime(format!("manifest leaves of `{name}`: {err}"))
             })?),
             None => None,
         };
-        // One pass over the target rows the window touches: their contents (whose digests
-        // leave the manifest's leaves) and whether someone else changed them since cutover
-        // wrote them (a conflict), with the staged row's ctid to set it aside.
+        // Whether someone else changed a target row since cutover wrote it (a conflict).
         let conflict = match full_xid {
             Some(xid) => format!(
-                "age(t.xmin) < age({xid}::text::xid) AND t.xmin::text::bigint NOT IN (SELECT xid FROM {})",
+                "(age(y.xmin) < age({xid}::text::xid) AND y.xmin::text::bigint NOT IN (SELECT xid FROM {}))",
                 self.state.table("writes")
             ),
             None => "false".to_string(),
         };
-        let mut cols = names(p);
-        cols.push("_conflict".into());
-        cols.push("_staged".into());
-        let old = copy_returning(
-            target,
-            &format!(
-                "COPY (SELECT {}, {conflict}, s.ctid::text FROM {t} t JOIN {s} s ON {on})
-                 TO STDOUT (FORMAT binary)",
-                qualified_cols(p, "t")
-            ),
-            &cols,
-        )
-        .await?;
+        let on_ys = key_join(p, "y", "s");
+        let distinct = format!(
+            "ROW({})::text IS DISTINCT FROM ROW({})::text",
+            qualified_cols(p, "y"),
+            qualified_cols(p, "s")
+        );
         let n = p.target_columns.len();
-        let mut conflicts: Vec<(String, String)> = Vec::new(); // (key, staged ctid)
+        let mut with_extras = names(p);
+        with_extras.push("_conflict".into());
+        with_extras.push("_staged".into());
+        let mut conflicts: Vec<String> = Vec::new();
         let mut hasher = RowHasher::default();
-        for b in &old {
-            let flag = b
-                .column(n)
-                .as_any()
-                .downcast_ref::<BinaryArray>()
-                .expect("binary column");
-            let ctid = b
-                .column(n + 1)
-                .as_any()
-                .downcast_ref::<BinaryArray>()
-                .expect("binary column");
-            let rows = b
-                .project(&(0..n).collect::<Vec<_>>())
-                .map_err(|e| EngineError::runtime(e.to_string()))?;
-            for r in 0..b.num_rows() {
-                let conflicting = flag.value(r) == [1];
-                if conflicting {
-                    conflicts.push((
-                        key_json(p, &rows, r),
-                        String::from_utf8_lossy(ctid.value(r)).into_owned(),
-                    ));
-                }
-                // Under target-wins a conflicting row stays as it is: its digest stays too.
-                let stays = conflicting && self.opts.on_conflict == OnConflict::TargetWins;
-                if let (Some(l), false) = (leaves.as_mut(), stays) {
-                    let d = hasher.digest_row(&rows, r, &p.key);
-                    l.sub(&d.bucket_hash, &d.digest);
+
+        // Under target-wins, the conflicting rows (whose content would change) are listed and
+        // set aside first: the target keeps them.
+        if full_xid.is_some() && self.opts.on_conflict == OnConflict::TargetWins {
+            let found = copy_returning(
+                target,
+                &format!(
+                    "COPY (SELECT {}, true, s.ctid::text FROM {t} y JOIN {s} s ON {on_ys}
+                           WHERE {conflict} AND {distinct}) TO STDOUT (FORMAT binary)",
+                    qualified_cols(p, "y")
+                ),
+                &with_extras,
+            )
+            .await?;
+            let mut ctids = Vec::new();
+            for b in &found {
+                let rows = b
+                    .project(&(0..n).collect::<Vec<_>>())
+                    .map_err(|e| EngineError::runtime(e.to_string()))?;
+                for r in 0..b.num_rows() {
+                    conflicts.push(key_json(p, &rows, r));
+                    ctids.push(text_at(b, n + 1, r));
                 }
             }
+            delete_staged(target, &s, &ctids).await?;
         }
-        conflicts.sort();
-        out.conflicts = conflicts.len() as u64;
-        out.conflict_keys = conflicts.iter().map(|(k, _)| k.clone()).collect();
-        if out.conflicts > 0 {
-            match self.opts.on_conflict {
-                OnConflict::Fail => {
-                    return Err(EngineError::found(format!(
-                        "{} target row(s) changed by someone else since cutover wrote them (--on-conflict fail; nothing was changed): {}",
-                        out.conflicts,
-                        out.conflict_keys.iter().take(20).cloned().collect::<Vec<_>>().join(", ")
-                    )))
-                }
-                OnConflict::TargetWins => {
-                    let ctids: Vec<String> = conflicts.into_iter().map(|(_, c)| c).collect();
-                    target
-                        .execute(&format!("DELETE FROM {s} WHERE ctid = ANY($1::text[]::tid[])"), &[&ctids])
-                        .await
-                        .map_err(|e| PgError::db("cannot set conflicting rows aside", e))?;
-                }
-                OnConflict::SourceWins => {}
-            }
-        }
+
+        // The staged rows' digests: they enter the leaves as they are merged.
         let new = copy_returning(
             target,
             &format!(
@@ -280,15 +274,21 @@ impl Cycle<'_> {
             &names(p),
         )
         .await?;
-        let new_hashes = fold_digests(p, &new, leaves.as_mut(), true);
+        let mut staged_digests: HashMap<[u8; 32], [u8; 32]> = HashMap::new();
+        let mut new_hashes = Vec::new();
+        for b in &new {
+            for r in 0..b.num_rows() {
+                let d = hasher.digest_row(b, r, &p.key);
+                staged_digests.insert(d.bucket_hash, d.digest);
+                new_hashes.push(d.bucket_hash);
+            }
+        }
         let staged = new_hashes.len() as u64;
 
-        let keys = p
-            .key
-            .iter()
-            .map(|&k| quote_ident(&p.target_columns[k].name))
-            .collect::<Vec<_>>()
-            .join(", ");
+        // Updates, in one pass over the target rows the window touches: the target is joined
+        // to itself (`y`, read in the statement's snapshot) so that RETURNING gives each
+        // replaced row's old content (its digest leaves the leaves) and whether it was a
+        // conflict. Rows whose content is already the staged one are not touched.
         let non_key: Vec<String> = p
             .target_columns
             .iter()
@@ -296,34 +296,85 @@ impl Cycle<'_> {
             .filter(|(i, _)| !p.key.contains(i))
             .map(|(_, c)| quote_ident(&c.name))
             .collect();
-        let action = if non_key.is_empty() {
-            "DO NOTHING".to_string()
-        } else {
-            format!(
-                "DO UPDATE SET {} WHERE ROW({})::text IS DISTINCT FROM ROW({})::text",
-                non_key
-                    .iter()
-                    .map(|c| format!("{c} = EXCLUDED.{c}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                qualified_cols(p, "t"),
-                qualified_cols(p, "EXCLUDED"),
-            )
-        };
-        let cols = column_list(p);
-        let row = target
-            .query_one(
+        if !non_key.is_empty() {
+            let set = non_key
+                .iter()
+                .map(|c| format!("{c} = s.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let old = copy_returning(
+                target,
                 &format!(
-                    "WITH m AS (INSERT INTO {t} AS t ({cols}) SELECT {cols} FROM {s}
-                                ON CONFLICT ({keys}) {action} RETURNING (xmax = 0) AS ins)
-                     SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM m"
+                    "COPY (UPDATE {t} x SET {set} FROM {s} s JOIN {t} y ON {on_ys}
+                           WHERE x.ctid = y.ctid AND {distinct}
+                           RETURNING {}, {conflict}, s.ctid::text) TO STDOUT (FORMAT binary)",
+                    qualified_cols(p, "y")
                 ),
-                &[],
+                &with_extras,
             )
-            .await
-            .map_err(|e| PgError::db("the merge failed", e))?;
-        out.inserted = row.get::<_, i64>(0) as u64;
-        out.updated = row.get::<_, i64>(1) as u64;
+            .await?;
+            let mut done = Vec::new();
+            for b in &old {
+                let flag = b
+                    .column(n)
+                    .as_any()
+                    .downcast_ref::<BinaryArray>()
+                    .expect("binary column");
+                let rows = b
+                    .project(&(0..n).collect::<Vec<_>>())
+                    .map_err(|e| EngineError::runtime(e.to_string()))?;
+                for r in 0..b.num_rows() {
+                    out.updated += 1;
+                    if flag.value(r) == [1] {
+                        conflicts.push(key_json(p, &rows, r));
+                    }
+                    if let Some(l) = leaves.as_mut() {
+                        let d = hasher.digest_row(&rows, r, &p.key);
+                        l.sub(&d.bucket_hash, &d.digest);
+                        if let Some(digest) = staged_digests.get(&d.bucket_hash) {
+                            l.add(&d.bucket_hash, digest);
+                        }
+                    }
+                    done.push(text_at(b, n + 1, r));
+                }
+            }
+            if self.opts.on_conflict == OnConflict::Fail && !conflicts.is_empty() {
+                conflicts.sort();
+                return Err(EngineError::found(format!(
+                    "{} target row(s) changed by someone else since cutover wrote them (--on-conflict fail; nothing was changed): {}",
+                    conflicts.len(),
+                    conflicts.iter().take(20).cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+            // The updated rows are done: the insert below need not look for them.
+            delete_staged(target, &s, &done).await?;
+        }
+        conflicts.sort();
+        out.conflicts = conflicts.len() as u64;
+        out.conflict_keys = conflicts;
+
+        // Inserts: the staged rows left whose key the target lacks.
+        let cols = column_list(p);
+        let on = key_join(p, "t", "s");
+        let inserted = copy_returning(
+            target,
+            &format!(
+                "COPY (INSERT INTO {t} ({cols}) SELECT {cols} FROM {s} s
+                       WHERE NOT EXISTS (SELECT 1 FROM {t} t WHERE {on})
+                       RETURNING {cols}) TO STDOUT (FORMAT binary)"
+            ),
+            &names(p),
+        )
+        .await?;
+        for b in &inserted {
+            for r in 0..b.num_rows() {
+                out.inserted += 1;
+                if let Some(l) = leaves.as_mut() {
+                    let d = hasher.digest_row(b, r, &p.key);
+                    l.add(&d.bucket_hash, &d.digest);
+                }
+            }
+        }
         out.unchanged = staged - out.inserted - out.updated;
 
         // Rows now loaded are no longer rejected or altered.
