@@ -3,8 +3,9 @@
 //!
 //! Per table, in foreign-key order: the rows of the cursor window (see [`window`]) are read in
 //! one source snapshot, transformed, COPYed into a staging table, cleaned of what the target's
-//! constraints would refuse (as in `migrate full`), checked for conflicts, and merged by key
-//! with one `INSERT … ON CONFLICT DO UPDATE` that touches only rows whose content changed.
+//! constraints would refuse (as in `migrate full`), and merged by key: one `UPDATE` of the target
+//! joined to itself, touching only rows whose content changed and returning their old content
+//! and whether someone else had changed them (a conflict), then one `INSERT` of the new keys.
 //! Deletes, which a cursor cannot see, are found by comparing the key sets of both sides
 //! (bucket digests of keys only, as reconcile does) and, with `--deletes propagate`, applied
 //! children first. The manifest's bucket leaves are kept current row by row (old digest out,
