@@ -282,6 +282,18 @@ pub struct RowDigest {
     pub digest: [u8; 32],
 }
 
+impl RowDigest {
+    /// The digests of a row encoded as key bytes ‖ row bytes (each value as [`put_value`]
+    /// writes it), the key being the first `key_len` bytes.
+    #[inline]
+    pub fn of_encoded(encoded: &[u8], key_len: usize) -> Self {
+        RowDigest {
+            bucket_hash: *blake3::hash(&encoded[..key_len]).as_bytes(),
+            digest: *blake3::hash(encoded).as_bytes(),
+        }
+    }
+}
+
 /// Digests rows of a batch (see [`crate::batch`]: every column nullable `Binary`), reusing one
 /// scratch buffer so the hot path does not allocate. One per thread.
 #[derive(Clone, Debug, Default)]
@@ -384,10 +396,7 @@ impl RowHasher {
             put_value(buf, col(i).get(row));
         }
         self.key_len = key_len;
-        RowDigest {
-            bucket_hash: *blake3::hash(&buf[..key_len]).as_bytes(),
-            digest: *blake3::hash(buf).as_bytes(),
-        }
+        RowDigest::of_encoded(buf, key_len)
     }
 }
 

@@ -19,6 +19,7 @@ mod expr;
 mod fixtures;
 mod pii;
 mod run;
+pub use run::{PassColumn, PassNull};
 mod suggest;
 #[cfg(test)]
 mod tests_compile;
@@ -143,6 +144,12 @@ impl TableProgram {
     /// True when every output column is an untouched source column (bytes passed through).
     pub fn is_identity(&self) -> bool {
         self.outputs.iter().all(OutputColumn::is_pass)
+    }
+
+    /// For a program that only passes source columns through: each output column's source
+    /// column and what it makes of a NULL; `None` when any column is computed or constant.
+    pub fn passthrough(&self) -> Option<Vec<PassColumn>> {
+        run::passthrough(self)
     }
 
     /// The Arrow schema of output batches.

@@ -6,6 +6,7 @@ pub mod conn;
 mod conn_params;
 pub mod copy_decode;
 pub mod copy_encode;
+pub mod copy_rows;
 pub mod error;
 pub mod integrity;
 mod login;

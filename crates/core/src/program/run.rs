@@ -161,6 +161,48 @@ fn not_null_reason(out: &OutputColumn) -> String {
     format!("NULL in NOT NULL column `{}`", out.name)
 }
 
+/// What a passed-through column makes of a NULL, as [`pass`] does for a whole batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PassNull {
+    /// The NULL is kept (the target column takes NULLs).
+    Keep,
+    /// The column's `default` replaces it.
+    Default(Vec<u8>),
+    /// The row is rejected.
+    Reject,
+}
+
+/// One output column of a program that only passes columns through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PassColumn {
+    /// Index of the source column whose bytes it takes.
+    pub input: usize,
+    pub null: PassNull,
+}
+
+/// The columns of a program that only passes source columns through, `None` when any column
+/// is computed or constant: rows can then be read as they arrive, without a batch.
+pub fn passthrough(program: &TableProgram) -> Option<Vec<PassColumn>> {
+    program
+        .outputs
+        .iter()
+        .map(|out| {
+            let Expr::Pass { input } = out.expr else {
+                return None;
+            };
+            let null = if !out.not_null {
+                PassNull::Keep
+            } else {
+                match on_error(out, String::new()) {
+                    Outcome::Default(bytes) => PassNull::Default(bytes.to_vec()),
+                    Outcome::Null | Outcome::Reject(_) => PassNull::Reject,
+                }
+            };
+            Some(PassColumn { input, null })
+        })
+        .collect()
+}
+
 /// An untouched column: shared with the input, unless NULLs in a NOT NULL target need work.
 fn pass(
     program: &TableProgram,

@@ -411,6 +411,21 @@ fn identity_mapping_passes_every_column_through() {
     assert_eq!(p.source_columns, names);
     assert_eq!(p.target_columns, target.columns);
     assert_eq!((p.key.clone(), p.source_key.clone()), (vec![0], vec![0]));
+    let pass = p
+        .passthrough()
+        .expect("an identity passes every column through");
+    assert_eq!(
+        pass.iter().map(|c| c.input).collect::<Vec<_>>(),
+        (0..names.len()).collect::<Vec<_>>()
+    );
+    for (c, t) in pass.iter().zip(&target.columns) {
+        let expected = if t.not_null {
+            PassNull::Reject
+        } else {
+            PassNull::Keep
+        };
+        assert_eq!(c.null, expected, "column {}", t.name);
+    }
 
     // A type change makes it a cast, no longer an identity; findings carry no location.
     target.columns[11] = col("age", PgType::Int8);
@@ -421,5 +436,7 @@ fn identity_mapping_passes_every_column_through() {
     assert_eq!(findings[0].location, None);
     target.primary_key = vec!["id".into()];
     let (p, _) = TableProgram::compile(&m, &m.tables[0], "(identity)", &source, &target);
-    assert!(!p.unwrap().is_identity());
+    let p = p.unwrap();
+    assert!(!p.is_identity());
+    assert_eq!(p.passthrough(), None);
 }

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use bytes::BytesMut;
-use cutover_core::digest::{put_value, split_values, Leaves, RowHasher, FINE_K};
-use cutover_core::program::TableProgram;
+use cutover_core::digest::{put_value, split_values, Leaves, RowDigest, RowHasher, FINE_K};
+use cutover_core::program::{PassColumn, PassNull, TableProgram};
 use cutover_postgres::copy_decode::CopyDecoder;
+use cutover_postgres::copy_rows::{CopyRows, Row};
 
 use crate::error::{EngineError, Result};
 use crate::load::{Worker, BATCH_BYTES, BATCH_ROWS};
@@ -28,9 +29,22 @@ pub enum Adjust {
 /// The ledger of one table.
 pub type Ledger = HashMap<[u8; 32], Adjust>;
 
+/// How the side's COPY stream is read.
+enum Input {
+    /// Decoded into batches, for the mapping to transform.
+    Batches(CopyDecoder),
+    /// Read row by row in place: every column passes through (the target side, and a source
+    /// whose mapping computes nothing), so no batch is built.
+    Rows {
+        rows: CopyRows,
+        columns: Vec<PassColumn>,
+        buf: Vec<u8>,
+    },
+}
+
 /// The work stage of one side.
 pub struct SideWorker {
-    decoder: CopyDecoder,
+    input: Input,
     program: Arc<TableProgram>,
     transform: bool,
     ledger: Arc<Ledger>,
@@ -65,8 +79,28 @@ impl SideWorker {
                 .map(|c| c.name.clone())
                 .collect()
         };
+        let columns = if transform {
+            program.passthrough()
+        } else {
+            Some(
+                (0..names.len())
+                    .map(|input| PassColumn {
+                        input,
+                        null: PassNull::Keep,
+                    })
+                    .collect(),
+            )
+        };
+        let input = match columns {
+            Some(columns) => Input::Rows {
+                rows: CopyRows::new(&names),
+                columns,
+                buf: Vec::with_capacity(512),
+            },
+            None => Input::Batches(CopyDecoder::new(&names, BATCH_ROWS, BATCH_BYTES)),
+        };
         SideWorker {
-            decoder: CopyDecoder::new(&names, BATCH_ROWS, BATCH_BYTES),
+            input,
             table: program.target.name.clone(),
             program,
             transform,
@@ -99,41 +133,62 @@ impl SideWorker {
         } else {
             batch
         };
-        let leaves = &mut self.leaves;
-        let spill = self.spill.as_mut().expect("spill open while streaming");
-        let ledger = &self.ledger;
-        let mut rejected = 0;
-        let mut error = None;
-        let mut scratch = Vec::new();
+        let mut sink = Sink {
+            ledger: &self.ledger,
+            leaves: &mut self.leaves,
+            spill: self.spill.as_mut().expect("spill open while streaming"),
+            rejected: 0,
+            error: None,
+        };
         self.hasher
             .digest_each(&batch, &self.program.key, |_, d, key, row| {
-                if error.is_some() {
-                    return;
-                }
-                let mut digest = d.digest;
-                let mut row = row;
-                if let Some(adj) = (!ledger.is_empty())
-                    .then(|| ledger.get(&d.bucket_hash))
-                    .flatten()
-                {
-                    match adj {
-                        Adjust::Rejected => {
-                            rejected += 1;
-                            return;
-                        }
-                        Adjust::Nulled(cols) => {
-                            scratch = null_columns(key, row, cols);
-                            digest = *blake3::hash(&scratch).as_bytes();
-                            row = &scratch[key.len()..];
-                        }
-                    }
-                }
-                leaves.add(&d.bucket_hash, &digest);
-                let bucket = leaves.bucket(&d.bucket_hash);
-                if let Err(e) = spill.add(bucket, &digest, key, row) {
-                    error = Some(e);
-                }
+                sink.accept(d, key, row)
             });
+        let (rejected, error) = (sink.rejected, sink.error);
+        self.finish_chunk(n, rejected, error)
+    }
+
+    /// Reads the rows of one chunk in place (see [`Input::Rows`]).
+    fn process_rows(&mut self, data: &[u8]) -> Result<()> {
+        let Input::Rows { rows, columns, buf } = &mut self.input else {
+            return Err(EngineError::runtime("internal: not a row-by-row side"));
+        };
+        let key = &self.program.key;
+        let mut sink = Sink {
+            ledger: &self.ledger,
+            leaves: &mut self.leaves,
+            spill: self.spill.as_mut().expect("spill open while streaming"),
+            rejected: 0,
+            error: None,
+        };
+        let mut n = 0;
+        let mut refused = 0;
+        rows.feed(data, |row| {
+            n += 1;
+            buf.clear();
+            let mut ok = true;
+            for &k in key {
+                ok &= put_pass(buf, row, &columns[k]);
+            }
+            let key_len = buf.len();
+            for c in columns.iter() {
+                ok &= put_pass(buf, row, c);
+            }
+            if !ok {
+                refused += 1;
+                return;
+            }
+            let d = RowDigest::of_encoded(buf, key_len);
+            let (key, values) = buf.split_at(key_len);
+            sink.accept(&d, key, values);
+        })
+        .map_err(|e| EngineError::runtime(format!("table `{}`: {e}", self.table)))?;
+        self.rows_read += n;
+        let (rejected, error) = (sink.rejected + refused, sink.error);
+        self.finish_chunk(n, rejected, error)
+    }
+
+    fn finish_chunk(&mut self, n: u64, rejected: u64, error: Option<EngineError>) -> Result<()> {
         self.rejected += rejected;
         if let Some(e) = error {
             return Err(e);
@@ -143,6 +198,61 @@ impl SideWorker {
             rows: n,
         });
         Ok(())
+    }
+}
+
+/// Appends a passed-through column's value as [`put_value`] does; false when the row is
+/// rejected (a NULL the NOT NULL target column refuses).
+#[inline]
+fn put_pass(buf: &mut Vec<u8>, row: &Row<'_>, c: &PassColumn) -> bool {
+    match (row.get(c.input), &c.null) {
+        (Some(v), _) => put_value(buf, Some(v)),
+        (None, PassNull::Keep) => put_value(buf, None),
+        (None, PassNull::Default(bytes)) => put_value(buf, Some(bytes)),
+        (None, PassNull::Reject) => return false,
+    }
+    true
+}
+
+/// Where a digested row goes: the load ledger's adjustments, the leaves, the spill.
+struct Sink<'a> {
+    ledger: &'a Ledger,
+    leaves: &'a mut Leaves,
+    spill: &'a mut SpillWriter,
+    rejected: u64,
+    error: Option<EngineError>,
+}
+
+impl Sink<'_> {
+    #[inline]
+    fn accept(&mut self, d: &RowDigest, key: &[u8], row: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        let mut digest = d.digest;
+        let mut row = row;
+        let scratch;
+        if let Some(adj) = (!self.ledger.is_empty())
+            .then(|| self.ledger.get(&d.bucket_hash))
+            .flatten()
+        {
+            match adj {
+                Adjust::Rejected => {
+                    self.rejected += 1;
+                    return;
+                }
+                Adjust::Nulled(cols) => {
+                    scratch = null_columns(key, row, cols);
+                    digest = *blake3::hash(&scratch).as_bytes();
+                    row = &scratch[key.len()..];
+                }
+            }
+        }
+        self.leaves.add(&d.bucket_hash, &digest);
+        let bucket = self.leaves.bucket(&d.bucket_hash);
+        if let Err(e) = self.spill.add(bucket, &digest, key, row) {
+            self.error = Some(e);
+        }
     }
 }
 
@@ -165,8 +275,11 @@ impl Worker for SideWorker {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
+        let Input::Batches(decoder) = &mut self.input else {
+            return self.process_rows(data);
+        };
         let mut batches = Vec::new();
-        self.decoder
+        decoder
             .feed(data, &mut batches)
             .map_err(|e| EngineError::runtime(format!("table `{}`: {e}", self.table)))?;
         for b in batches {
@@ -176,12 +289,17 @@ impl Worker for SideWorker {
     }
 
     fn finish(&mut self, _out: &mut BytesMut) -> Result<()> {
-        let decoder = std::mem::replace(&mut self.decoder, CopyDecoder::new(&[], 1, 1));
-        let last = decoder
-            .finish()
-            .map_err(|e| EngineError::runtime(format!("table `{}`: {e}", self.table)))?;
-        if let Some(b) = last {
-            self.process(b)?;
+        let input = std::mem::replace(&mut self.input, Input::Batches(CopyDecoder::new(&[], 1, 1)));
+        let fail = |e| EngineError::runtime(format!("table `{}`: {e}", self.table));
+        match input {
+            Input::Rows { rows, .. } => {
+                rows.finish().map_err(fail)?;
+            }
+            Input::Batches(decoder) => {
+                if let Some(b) = decoder.finish().map_err(fail)? {
+                    self.process(b)?;
+                }
+            }
         }
         Ok(())
     }
@@ -196,5 +314,81 @@ impl Worker for SideWorker {
 
     fn table(&self) -> &str {
         &self.table
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cutover_postgres::copy_decode::SIGNATURE;
+
+    /// One binary COPY row of two fields, `a` and `b`, then the trailer.
+    fn stream(a: Option<&[u8]>, b: Option<&[u8]>) -> Vec<u8> {
+        let mut s = SIGNATURE.to_vec();
+        s.extend_from_slice(&[0; 8]);
+        s.extend_from_slice(&2i16.to_be_bytes());
+        for v in [a, b] {
+            match v {
+                None => s.extend_from_slice(&(-1i32).to_be_bytes()),
+                Some(v) => {
+                    s.extend_from_slice(&(v.len() as i32).to_be_bytes());
+                    s.extend_from_slice(v);
+                }
+            }
+        }
+        s.extend_from_slice(&(-1i16).to_be_bytes());
+        s
+    }
+
+    /// What `put_pass` writes for the row's columns (swapped: output 0 takes input 1), or
+    /// `None` when it rejects the row.
+    fn encoded(a: Option<&[u8]>, b: Option<&[u8]>, null: PassNull) -> Option<Vec<u8>> {
+        let columns = [
+            PassColumn { input: 1, null },
+            PassColumn {
+                input: 0,
+                null: PassNull::Keep,
+            },
+        ];
+        let mut rows = CopyRows::new(&["a".into(), "b".into()]);
+        let mut out = None;
+        rows.feed(&stream(a, b), |row| {
+            let mut buf = Vec::new();
+            let ok = columns.iter().all(|c| put_pass(&mut buf, row, c));
+            out = ok.then_some(buf);
+        })
+        .unwrap();
+        assert_eq!(rows.finish().unwrap(), 1);
+        out
+    }
+
+    fn canonical(values: &[Option<&[u8]>]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        for v in values {
+            put_value(&mut buf, *v);
+        }
+        buf
+    }
+
+    #[test]
+    fn passed_columns_encode_as_put_value_and_apply_the_null_rule() {
+        let (x, y): (&[u8], &[u8]) = (b"x", b"yy");
+        assert_eq!(
+            encoded(Some(x), Some(y), PassNull::Reject),
+            Some(canonical(&[Some(y), Some(x)]))
+        );
+        assert_eq!(
+            encoded(None, None, PassNull::Keep),
+            Some(canonical(&[None, None]))
+        );
+        assert_eq!(
+            encoded(Some(x), None, PassNull::Default(b"d".to_vec())),
+            Some(canonical(&[Some(b"d"), Some(x)]))
+        );
+        assert_eq!(encoded(Some(x), None, PassNull::Reject), None);
+        assert_eq!(
+            encoded(Some(x), Some(b""), PassNull::Reject),
+            Some(canonical(&[Some(b""), Some(x)]))
+        );
     }
 }
