@@ -140,6 +140,16 @@ impl Leaves {
         self.leaves[b].add(row_digest);
     }
 
+    /// Adds rows already assigned to their buckets ([`Leaves::bucket`]). Adding a block at a
+    /// time, after the rows were digested, lets the cache misses of the adds overlap (see
+    /// [`RowHasher::digest_batch`]).
+    #[inline]
+    pub fn add_all(&mut self, rows: &[(u32, [u8; 32])]) {
+        for (bucket, digest) in rows {
+            self.leaves[*bucket as usize].add(digest);
+        }
+    }
+
     /// Removes a row from its bucket (the inverse of [`Leaves::add`]).
     #[inline]
     pub fn sub(&mut self, bucket_hash: &[u8; 32], row_digest: &[u8; 32]) {
@@ -367,9 +377,7 @@ impl RowHasher {
                 let d = self.digest_with(|i| cols[i], cols.len(), row, key_cols);
                 pending.push((leaves.bucket(&d.bucket_hash), d.digest));
             }
-            for (bucket, digest) in &pending {
-                leaves.leaves[*bucket as usize].add(digest);
-            }
+            leaves.add_all(&pending);
         }
         self.pending = pending;
     }

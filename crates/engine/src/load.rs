@@ -9,11 +9,13 @@
 //! stream; any failure anywhere drops the sink unfinished, which aborts the COPY on the server.
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
+use arrow_array::{ArrayRef, BinaryArray, RecordBatch};
 use bytes::{Bytes, BytesMut};
-use cutover_core::digest::{Leaves, RowHasher, FINE_K};
-use cutover_core::program::{RowReject, TableProgram};
+use cutover_core::batch::binary_schema;
+use cutover_core::digest::{put_value, Leaves, RowDigest, RowHasher, FINE_K};
+use cutover_core::program::{PassNull, RowReject, TableProgram};
 use cutover_postgres::copy_decode::CopyDecoder;
+use cutover_postgres::copy_rows::{CopyRows, Row};
 use cutover_postgres::{copy_encode, PgError};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -34,6 +36,15 @@ const WRITE_BUFFER: usize = 1 << 20;
 /// The work stage of a chunk: decode, transform, digest and (optionally) encode.
 pub struct ChunkWorker {
     decoder: CopyDecoder,
+    /// Set when every target column is the source column of the same position, untouched:
+    /// rows are then read in place and written to the target as they came (see
+    /// [`ChunkWorker::feed_rows`]); `None` when the mapping computes anything.
+    rows: Option<CopyRows>,
+    /// For the row path: columns whose NULL is not simply kept (a default, or a reject).
+    null_rules: Vec<usize>,
+    buf: Vec<u8>,
+    /// Rows of the current chunk digested but not yet added to the leaves.
+    pending: Vec<(u32, [u8; 32])>,
     program: Arc<TableProgram>,
     hasher: RowHasher,
     encode: bool,
@@ -55,8 +66,21 @@ impl ChunkWorker {
     /// A worker for one chunk of `program`'s table; `encode` false for dry runs and reconcile.
     pub fn new(program: Arc<TableProgram>, encode: bool, observer: SharedObserver) -> Self {
         let names = program.source_columns.clone();
+        let in_place = program.passthrough().filter(|cols| {
+            cols.len() == names.len() && cols.iter().enumerate().all(|(i, c)| c.input == i)
+        });
+        let null_rules = in_place
+            .iter()
+            .flatten()
+            .filter(|c| c.null != PassNull::Keep)
+            .map(|c| c.input)
+            .collect();
         ChunkWorker {
             decoder: CopyDecoder::new(&names, BATCH_ROWS, BATCH_BYTES),
+            rows: in_place.map(|_| CopyRows::new(&names)),
+            null_rules,
+            buf: Vec::with_capacity(512),
+            pending: Vec::new(),
             table: program.target.name.clone(),
             program,
             hasher: RowHasher::default(),
@@ -88,8 +112,63 @@ impl ChunkWorker {
         });
     }
 
+    /// The row path: each row is digested from its field bytes and its COPY bytes are copied
+    /// to `out` unchanged. A row with a NULL that a rule replaces or rejects goes through the
+    /// program as a one-row batch instead, so the outcome is the batch path's, in stream order.
+    fn feed_rows(&mut self, rows: &mut CopyRows, data: &[u8], out: &mut BytesMut) -> Result<()> {
+        let mut n = 0;
+        let mut buf = std::mem::take(&mut self.buf);
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.clear();
+        let result = rows.feed(data, |row| {
+            if self.null_rules.iter().any(|&i| row.get(i).is_none()) {
+                let batch = self.one_row_batch(row);
+                self.process(batch, out);
+                return;
+            }
+            n += 1;
+            buf.clear();
+            for &k in &self.program.key {
+                put_value(&mut buf, row.get(k));
+            }
+            let key_len = buf.len();
+            for i in 0..row.len() {
+                put_value(&mut buf, row.get(i));
+            }
+            let d = RowDigest::of_encoded(&buf, key_len);
+            pending.push((self.leaves.bucket(&d.bucket_hash), d.digest));
+            if self.encode {
+                out.extend_from_slice(row.raw());
+            }
+        });
+        self.leaves.add_all(&pending);
+        self.buf = buf;
+        self.pending = pending;
+        result.map_err(|e| EngineError::runtime(format!("table `{}`: {e}", self.table)))?;
+        self.rows_read += n;
+        self.rows_written += n;
+        self.observer.event(Event::Rows {
+            table: self.table.clone(),
+            rows: n,
+        });
+        Ok(())
+    }
+
+    fn one_row_batch(&self, row: &Row<'_>) -> RecordBatch {
+        let columns: Vec<ArrayRef> = (0..row.len())
+            .map(|i| Arc::new(BinaryArray::from(vec![row.get(i)])) as ArrayRef)
+            .collect();
+        RecordBatch::try_new(binary_schema(&self.program.source_columns), columns)
+            .expect("one Binary column per source column")
+    }
+
     /// Feeds raw COPY bytes from the source; encoded bytes for the target are appended to `out`.
     pub fn feed(&mut self, data: &[u8], out: &mut BytesMut) -> Result<()> {
+        if let Some(mut rows) = self.rows.take() {
+            let result = self.feed_rows(&mut rows, data, out);
+            self.rows = Some(rows);
+            return result;
+        }
         let mut batches = Vec::new();
         self.decoder
             .feed(data, &mut batches)
@@ -102,6 +181,12 @@ impl ChunkWorker {
 
     /// End of the source stream: the last partial batch.
     pub fn finish(&mut self, out: &mut BytesMut) -> Result<()> {
+        if let Some(rows) = self.rows.take() {
+            return rows
+                .finish()
+                .map(|_| ())
+                .map_err(|e| EngineError::runtime(format!("table `{}`: {e}", self.table)));
+        }
         let decoder = std::mem::replace(
             &mut self.decoder,
             CopyDecoder::new(&self.program.source_columns, 1, 1),

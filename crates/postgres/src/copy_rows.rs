@@ -33,6 +33,12 @@ impl<'a> Row<'a> {
             .map(|len| &self.bytes[start..start + len])
     }
 
+    /// The row's whole binary COPY encoding (field count, then each length word and value),
+    /// ready to be written to a `COPY … FROM STDIN (FORMAT binary)` as it is.
+    pub fn raw(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     /// The number of fields.
     pub fn len(&self) -> usize {
         self.fields.len()
@@ -327,11 +333,12 @@ mod tests {
         let mut last = 0;
         for &c in cuts.iter().chain(std::iter::once(&stream.len())) {
             r.feed(&stream[last..c], |row| {
-                out.push(
-                    (0..row.len())
-                        .map(|i| row.get(i).map(<[u8]>::to_vec))
-                        .collect(),
-                )
+                let values: Values = (0..row.len())
+                    .map(|i| row.get(i).map(<[u8]>::to_vec))
+                    .collect();
+                let one = self::stream(std::slice::from_ref(&values));
+                assert_eq!(row.raw(), &one[19..one.len() - 2], "raw bytes of a row");
+                out.push(values)
             })?;
             last = c;
         }

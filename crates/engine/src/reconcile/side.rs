@@ -137,6 +137,7 @@ impl SideWorker {
             ledger: &self.ledger,
             leaves: &mut self.leaves,
             spill: self.spill.as_mut().expect("spill open while streaming"),
+            pending: Vec::new(),
             rejected: 0,
             error: None,
         };
@@ -144,7 +145,7 @@ impl SideWorker {
             .digest_each(&batch, &self.program.key, |_, d, key, row| {
                 sink.accept(d, key, row)
             });
-        let (rejected, error) = (sink.rejected, sink.error);
+        let (rejected, error) = sink.close();
         self.finish_chunk(n, rejected, error)
     }
 
@@ -158,6 +159,7 @@ impl SideWorker {
             ledger: &self.ledger,
             leaves: &mut self.leaves,
             spill: self.spill.as_mut().expect("spill open while streaming"),
+            pending: Vec::new(),
             rejected: 0,
             error: None,
         };
@@ -184,7 +186,8 @@ impl SideWorker {
         })
         .map_err(|e| EngineError::runtime(format!("table `{}`: {e}", self.table)))?;
         self.rows_read += n;
-        let (rejected, error) = (sink.rejected + refused, sink.error);
+        let (rejected, error) = sink.close();
+        let rejected = rejected + refused;
         self.finish_chunk(n, rejected, error)
     }
 
@@ -219,11 +222,19 @@ struct Sink<'a> {
     ledger: &'a Ledger,
     leaves: &'a mut Leaves,
     spill: &'a mut SpillWriter,
+    /// Rows of the chunk not yet added to the leaves (see [`Leaves::add_all`]).
+    pending: Vec<(u32, [u8; 32])>,
     rejected: u64,
     error: Option<EngineError>,
 }
 
 impl Sink<'_> {
+    /// Adds the chunk's rows to the leaves; the rows the ledger rejected, and the first error.
+    fn close(self) -> (u64, Option<EngineError>) {
+        self.leaves.add_all(&self.pending);
+        (self.rejected, self.error)
+    }
+
     #[inline]
     fn accept(&mut self, d: &RowDigest, key: &[u8], row: &[u8]) {
         if self.error.is_some() {
@@ -248,8 +259,8 @@ impl Sink<'_> {
                 }
             }
         }
-        self.leaves.add(&d.bucket_hash, &digest);
         let bucket = self.leaves.bucket(&d.bucket_hash);
+        self.pending.push((bucket, digest));
         if let Err(e) = self.spill.add(bucket, &digest, key, row) {
             self.error = Some(e);
         }

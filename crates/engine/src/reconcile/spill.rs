@@ -3,8 +3,11 @@
 //! back (and only the records of those buckets are kept in memory). Neither side is read from
 //! the database a second time.
 //!
-//! Record: fine bucket (u16 LE) ‖ row digest (32) ‖ key length (u32 LE) ‖ key bytes ‖
-//! one 64-bit hash per digest column (LE) — the column hashes name the changed columns.
+//! Record: fine bucket (u16 LE) ‖ the row digest's first 16 bytes ‖ key length (u32 LE) ‖ key
+//! bytes ‖ one 32-bit hash per digest column (LE). Rows are matched by key, so 128 bits of
+//! digest tell a changed row from an equal one as surely as 256 (the leaves and roots keep all
+//! 256); the column hashes only name which columns of a row known to differ changed (a changed
+//! column goes unnamed with odds of 2^-32). Small records are most of the spill's cost.
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -15,17 +18,21 @@ use cutover_core::digest::split_values;
 use crate::error::{EngineError, Result};
 
 /// Partitions per side: the fine bucket's top bits choose one.
-const PARTITIONS: usize = 64;
-const PARTITION_SHIFT: u32 = 10; // 2^16 fine buckets / 64 partitions
+const PARTITIONS: usize = 16;
+const PARTITION_SHIFT: u32 = 12; // 2^16 fine buckets / 16 partitions
 
 /// One spilled row.
 #[derive(Clone, Debug)]
 pub struct Record {
     pub bucket: u32,
-    pub digest: [u8; 32],
+    /// The row digest's first [`DIGEST_BYTES`] bytes.
+    pub digest: [u8; DIGEST_BYTES],
     pub key: Vec<u8>,
-    pub columns: Vec<u64>,
+    pub columns: Vec<u32>,
 }
+
+/// Bytes of the row digest kept in a record.
+pub const DIGEST_BYTES: usize = 16;
 
 /// Writes the records of one side of one table.
 pub struct SpillWriter {
@@ -60,12 +67,12 @@ impl SpillWriter {
         let s = &mut self.scratch;
         s.clear();
         s.extend_from_slice(&(bucket as u16).to_le_bytes());
-        s.extend_from_slice(digest);
+        s.extend_from_slice(&digest[..DIGEST_BYTES]);
         s.extend_from_slice(&(key.len() as u32).to_le_bytes());
         s.extend_from_slice(key);
         let mut n = 0;
         for_each_encoded(row, |enc| {
-            s.extend_from_slice(&hash64(enc).to_le_bytes());
+            s.extend_from_slice(&(hash64(enc) as u32).to_le_bytes());
             n += 1;
         });
         if n != self.ncols {
@@ -78,7 +85,7 @@ impl SpillWriter {
         if self.files[p].is_none() {
             let path = Self::path(&self.dir, p);
             let f = File::create(&path).map_err(|e| io_err(&path, e))?;
-            self.files[p] = Some(BufWriter::with_capacity(128 << 10, f));
+            self.files[p] = Some(BufWriter::with_capacity(64 << 10, f));
         }
         let dir = &self.dir;
         self.files[p]
@@ -125,7 +132,7 @@ impl SpillFiles {
         };
         let mut r = BufReader::with_capacity(64 << 10, file);
         let mut out = Vec::new();
-        let mut head = [0u8; 2 + 32 + 4];
+        let mut head = [0u8; 2 + DIGEST_BYTES + 4];
         loop {
             match r.read_exact(&mut head) {
                 Ok(()) => {}
@@ -133,12 +140,13 @@ impl SpillFiles {
                 Err(e) => return Err(io_err(&path, e)),
             }
             let bucket = u16::from_le_bytes([head[0], head[1]]) as u32;
-            let mut digest = [0u8; 32];
-            digest.copy_from_slice(&head[2..34]);
-            let klen = u32::from_le_bytes([head[34], head[35], head[36], head[37]]) as usize;
+            let mut digest = [0u8; DIGEST_BYTES];
+            digest.copy_from_slice(&head[2..2 + DIGEST_BYTES]);
+            let l = &head[2 + DIGEST_BYTES..];
+            let klen = u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize;
             let mut key = vec![0u8; klen];
             r.read_exact(&mut key).map_err(|e| io_err(&path, e))?;
-            let mut cols = vec![0u8; 8 * self.ncols];
+            let mut cols = vec![0u8; 4 * self.ncols];
             r.read_exact(&mut cols).map_err(|e| io_err(&path, e))?;
             if wanted.contains(&bucket) {
                 out.push(Record {
@@ -146,8 +154,8 @@ impl SpillFiles {
                     digest,
                     key,
                     columns: cols
-                        .chunks_exact(8)
-                        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+                        .chunks_exact(4)
+                        .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
                         .collect(),
                 });
             }
@@ -216,7 +224,7 @@ mod tests {
             .read(SpillFiles::partition_of(5), &HashSet::from([6]))
             .unwrap();
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].digest, [3; 32]);
+        assert_eq!(got[0].digest, [3; DIGEST_BYTES]);
         assert_eq!(got[0].key, key);
         assert_eq!(got[0].columns.len(), 2);
         assert_ne!(got[0].columns[0], got[0].columns[1]);
