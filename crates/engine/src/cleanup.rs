@@ -265,8 +265,12 @@ pub async fn resolve_orphans(
     let staged: std::collections::HashSet<&str> =
         programs.iter().map(|p| p.target.name.as_str()).collect();
     let mut total = 0;
+    // Staged tables that lost rows in the previous pass: after the first pass (which checks
+    // every reference), only references to those can have become orphans.
+    let mut shrunk: Option<std::collections::HashSet<String>> = None;
     for _pass in 0..20 {
         let mut changed = 0;
+        let mut lost = std::collections::HashSet::new();
         for (i, program) in programs.iter().enumerate() {
             let Some(d) = ddl.get(&program.target.name) else {
                 continue;
@@ -276,6 +280,11 @@ pub async fn resolve_orphans(
                 let in_target = format!("{}.{}", quote_ident(&fk.schema), quote_ident(&fk.table));
                 let is_staged =
                     fk.schema == program.target.schema && staged.contains(fk.table.as_str());
+                if let Some(shrunk) = &shrunk {
+                    if !is_staged || !shrunk.contains(&fk.table) {
+                        continue;
+                    }
+                }
                 let parent = match parents {
                     _ if !is_staged => in_target,
                     Parents::Staged => stage.table(&fk.table),
@@ -316,7 +325,7 @@ pub async fn resolve_orphans(
                     null_where(client, stage, program, fk, &cond, &mut tallies[i]).await?
                 } else {
                     let t = stage.table(&program.target.name);
-                    reject_where(
+                    let n = reject_where(
                         client,
                         stage,
                         program,
@@ -325,15 +334,20 @@ pub async fn resolve_orphans(
                         &fk.columns.join(","),
                         &mut tallies[i],
                     )
-                    .await?
+                    .await?;
+                    if n > 0 {
+                        lost.insert(program.target.name.clone());
+                    }
+                    n
                 };
                 changed += n;
             }
         }
         total += changed;
-        if changed == 0 {
+        if lost.is_empty() {
             return Ok(total);
         }
+        shrunk = Some(lost);
     }
     Err(EngineError::runtime(
         "orphan references did not settle after 20 passes (a cycle of rejections?)",

@@ -752,51 +752,18 @@ impl Job<'_> {
         Ok(rebuilds)
     }
 
-    /// Builds the indexes in parallel, then adds the constraints. Idempotent, so a resumed run
-    /// killed half-way through it can run it again: existing indexes and constraints are kept.
+    /// Builds the indexes in parallel, adds the constraints (checks and foreign keys
+    /// `NOT VALID`, which reads nothing), then validates those in parallel. Idempotent, so a
+    /// resumed run killed half-way through it can run it again: existing indexes and
+    /// constraints are kept, and validating a valid constraint does nothing.
     async fn build_constraints(&self, target: &Client) -> Result<()> {
         let rebuilds = self.rebuilds(target).await?;
         self.observer.event(Event::Phase("building indexes".into()));
-        let queue: Mutex<VecDeque<String>> = Mutex::new(
-            rebuilds
-                .iter()
-                .flat_map(|r| r.indexes.iter().map(|sql| if_not_exists(sql)))
-                .collect(),
-        );
-        let builders = (0..self.settings.jobs.max(1)).map(|_| async {
-            let connect = || async {
-                let c = self.settings.target.connect().await?;
-                c.batch_execute("SET maintenance_work_mem = '512MB'")
-                    .await
-                    .map_err(|e| PgError::db("cannot configure the index session", e))?;
-                Ok::<Client, EngineError>(c)
-            };
-            let mut c = connect().await?;
-            loop {
-                let next = queue.lock().expect("index queue lock").pop_front();
-                let Some(sql) = next else {
-                    return Ok::<(), EngineError>(());
-                };
-                let mut attempt = 1;
-                loop {
-                    match c.batch_execute(&sql).await {
-                        Ok(()) => break,
-                        Err(e) => {
-                            let e: EngineError =
-                                PgError::db(format!("cannot build an index (`{sql}`)"), e).into();
-                            if !e.is_transient() || attempt >= MAX_ATTEMPTS {
-                                return Err(e);
-                            }
-                            tracing::warn!(index = %sql, attempt, cause = %e.message, "retrying an index build");
-                            tokio::time::sleep(backoff(attempt)).await;
-                            attempt += 1;
-                            c = connect().await?;
-                        }
-                    }
-                }
-            }
-        });
-        futures_util::future::try_join_all(builders).await?;
+        let indexes = rebuilds
+            .iter()
+            .flat_map(|r| r.indexes.iter().map(|sql| if_not_exists(sql)));
+        self.run_parallel(indexes.collect(), "cannot build an index")
+            .await?;
 
         self.observer
             .event(Event::Phase("adding constraints".into()));
@@ -826,6 +793,48 @@ impl Job<'_> {
                 .await
                 .map_err(|e| PgError::db(format!("cannot add a constraint (`{sql}`)"), e))?;
         }
+        let validations = rebuilds.iter().flat_map(|r| r.validations.iter().cloned());
+        self.run_parallel(validations.collect(), "cannot validate a constraint")
+            .await
+    }
+
+    /// Runs independent statements on `--jobs` sessions of the target, each taking the next
+    /// from the queue; a statement that fails transiently is retried on a new session.
+    async fn run_parallel(&self, statements: VecDeque<String>, what: &str) -> Result<()> {
+        let queue = Mutex::new(statements);
+        let workers = (0..self.settings.jobs.max(1)).map(|_| async {
+            let connect = || async {
+                let c = self.settings.target.connect().await?;
+                c.batch_execute("SET maintenance_work_mem = '512MB'")
+                    .await
+                    .map_err(|e| PgError::db("cannot configure a target session", e))?;
+                Ok::<Client, EngineError>(c)
+            };
+            let mut c = connect().await?;
+            loop {
+                let next = queue.lock().expect("statement queue lock").pop_front();
+                let Some(sql) = next else {
+                    return Ok::<(), EngineError>(());
+                };
+                let mut attempt = 1;
+                loop {
+                    match c.batch_execute(&sql).await {
+                        Ok(()) => break,
+                        Err(e) => {
+                            let e: EngineError = PgError::db(format!("{what} (`{sql}`)"), e).into();
+                            if !e.is_transient() || attempt >= MAX_ATTEMPTS {
+                                return Err(e);
+                            }
+                            tracing::warn!(statement = %sql, attempt, cause = %e.message, "retrying");
+                            tokio::time::sleep(backoff(attempt)).await;
+                            attempt += 1;
+                            c = connect().await?;
+                        }
+                    }
+                }
+            }
+        });
+        futures_util::future::try_join_all(workers).await?;
         Ok(())
     }
 }

@@ -257,10 +257,15 @@ pub struct Rebuild {
     /// `CREATE INDEX` statements (independent: may run in parallel).
     pub indexes: Vec<String>,
     /// `ALTER TABLE … ADD CONSTRAINT` for primary keys, unique and exclusion constraints and
-    /// checks (after the indexes).
+    /// checks (after the indexes; checks `NOT VALID`, validated by `validations`).
     pub constraints: Vec<String>,
-    /// `ALTER TABLE … ADD CONSTRAINT … FOREIGN KEY` (after every table's keys exist).
+    /// `ALTER TABLE … ADD CONSTRAINT … FOREIGN KEY … NOT VALID` (after every table's keys
+    /// exist; validated by `validations`).
     pub foreign_keys: Vec<String>,
+    /// `ALTER TABLE … VALIDATE CONSTRAINT` for every check and foreign key: each scans its
+    /// table, and they may run in parallel (a validation locks its table against other
+    /// validations of it only, and the referenced table against nothing they take).
+    pub validations: Vec<String>,
     /// CHECK expressions by constraint name (to find the rows that violate them).
     pub checks: Vec<(String, String)>,
 }
@@ -312,7 +317,11 @@ pub async fn rebuild_sql(
                 let expr = def.trim_start_matches("CHECK ").to_string();
                 out.checks.push((con.name.clone(), expr));
                 out.constraints.push(format!(
-                    "ALTER TABLE {staged_name} ADD CONSTRAINT {} {def}",
+                    "ALTER TABLE {staged_name} ADD CONSTRAINT {} {def} NOT VALID",
+                    quote_ident(&con.name)
+                ));
+                out.validations.push(format!(
+                    "ALTER TABLE {staged_name} VALIDATE CONSTRAINT {}",
                     quote_ident(&con.name)
                 ));
             }
@@ -329,7 +338,11 @@ pub async fn rebuild_sql(
                     }
                 }
                 out.foreign_keys.push(format!(
-                    "ALTER TABLE {staged_name} ADD CONSTRAINT {} {def}",
+                    "ALTER TABLE {staged_name} ADD CONSTRAINT {} {def} NOT VALID",
+                    quote_ident(&con.name)
+                ));
+                out.validations.push(format!(
+                    "ALTER TABLE {staged_name} VALIDATE CONSTRAINT {}",
                     quote_ident(&con.name)
                 ));
             }
