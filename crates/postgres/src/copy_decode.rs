@@ -375,28 +375,64 @@ impl CopyDecoder {
 
     /// Consumes header bytes from `data[pos..]`, validating the signature as it arrives.
     fn read_header(&mut self, data: &[u8], pos: usize) -> Result<usize, CopyError> {
-        let take = (HEADER_LEN - self.header.len()).min(data.len() - pos);
-        let start = self.header.len();
-        self.header.extend_from_slice(&data[pos..pos + take]);
-        let sig_end = self.header.len().min(SIGNATURE.len());
-        if let Some(k) = (start..sig_end).find(|&k| self.header[k] != SIGNATURE[k]) {
-            return Err(CopyError::BadSignature { offset: k as u64 });
-        }
-        if self.header.len() == HEADER_LEN {
-            let h = &self.header;
-            let flags = u32::from_be_bytes([h[11], h[12], h[13], h[14]]);
-            if flags & CRITICAL_FLAGS != 0 {
-                return Err(CopyError::UnsupportedFlags { flags });
-            }
-            let ext = u32::from_be_bytes([h[15], h[16], h[17], h[18]]);
-            self.state = if ext == 0 {
-                State::RowStart
-            } else {
-                State::Extension(u64::from(ext))
-            };
-        }
-        Ok(pos + take)
+        let (end, ext) = stage_header(&mut self.header, data, pos)?;
+        self.state = match ext {
+            None => State::Header,
+            Some(0) => State::RowStart,
+            Some(ext) => State::Extension(u64::from(ext)),
+        };
+        Ok(end)
     }
+}
+
+/// Moves header bytes from `data[pos..]` into `staged` (the header so far), checking the
+/// signature as it arrives. Returns where the header's bytes in `data` end, and, once all 19
+/// are staged and their flags checked, the length of the header extension that follows.
+pub(crate) fn stage_header(
+    staged: &mut Vec<u8>,
+    data: &[u8],
+    pos: usize,
+) -> Result<(usize, Option<u32>), CopyError> {
+    let take = (HEADER_LEN - staged.len()).min(data.len() - pos);
+    let start = staged.len();
+    staged.extend_from_slice(&data[pos..pos + take]);
+    let sig_end = staged.len().min(SIGNATURE.len());
+    if let Some(k) = (start..sig_end).find(|&k| staged[k] != SIGNATURE[k]) {
+        return Err(CopyError::BadSignature { offset: k as u64 });
+    }
+    if staged.len() < HEADER_LEN {
+        return Ok((pos + take, None));
+    }
+    let h = &staged;
+    let flags = u32::from_be_bytes([h[11], h[12], h[13], h[14]]);
+    if flags & CRITICAL_FLAGS != 0 {
+        return Err(CopyError::UnsupportedFlags { flags });
+    }
+    Ok((
+        pos + take,
+        Some(u32::from_be_bytes([h[15], h[16], h[17], h[18]])),
+    ))
+}
+
+/// A binary COPY stream of `rows` (each field `None` for NULL), written by hand for tests.
+#[cfg(test)]
+pub(crate) fn test_stream(rows: &[Vec<Option<Vec<u8>>>]) -> Vec<u8> {
+    let mut s = SIGNATURE.to_vec();
+    s.extend_from_slice(&[0; 8]);
+    for row in rows {
+        s.extend_from_slice(&(row.len() as i16).to_be_bytes());
+        for field in row {
+            match field {
+                None => s.extend_from_slice(&(-1i32).to_be_bytes()),
+                Some(v) => {
+                    s.extend_from_slice(&(v.len() as i32).to_be_bytes());
+                    s.extend_from_slice(v);
+                }
+            }
+        }
+    }
+    s.extend_from_slice(&(-1i16).to_be_bytes());
+    s
 }
 
 #[cfg(test)]
@@ -416,22 +452,7 @@ mod tests {
 
     /// A stream of `rows`, written by hand (not by the encoder under test).
     fn stream(rows: &[Row]) -> Vec<u8> {
-        let mut s = SIGNATURE.to_vec();
-        s.extend_from_slice(&[0; 8]);
-        for row in rows {
-            s.extend_from_slice(&(row.len() as i16).to_be_bytes());
-            for field in row {
-                match field {
-                    None => s.extend_from_slice(&(-1i32).to_be_bytes()),
-                    Some(v) => {
-                        s.extend_from_slice(&(v.len() as i32).to_be_bytes());
-                        s.extend_from_slice(v);
-                    }
-                }
-            }
-        }
-        s.extend_from_slice(&(-1i16).to_be_bytes());
-        s
+        test_stream(rows)
     }
 
     fn sample_rows(n: usize, cols: usize, rng: &mut impl Rng) -> Vec<Row> {

@@ -6,12 +6,7 @@
 //! other row is read in place. The same checks and errors as [`crate::copy_decode`]: malformed
 //! input is an error naming the row, column and byte offset, never a panic, and after an error
 //! the splitter refuses further input.
-use crate::copy_decode::{CopyError, SIGNATURE};
-
-/// Signature, flags word and header-extension length.
-const HEADER_LEN: usize = 19;
-/// Flag bits 16–31 are critical: a reader must refuse any it does not know (bit 16 = OIDs).
-const CRITICAL_FLAGS: u32 = 0xFFFF_0000;
+use crate::copy_decode::{stage_header, CopyError};
 
 /// One row: its fields, each `None` for NULL or the value's raw `typsend` bytes.
 pub struct Row<'a> {
@@ -270,28 +265,15 @@ impl CopyRows {
 
     /// Consumes header bytes from `data[pos..]`, validating the signature as it arrives.
     fn read_header(&mut self, data: &[u8], pos: usize) -> Result<usize, CopyError> {
-        let take = (HEADER_LEN - self.pending.len()).min(data.len() - pos);
-        let start = self.pending.len();
-        self.pending.extend_from_slice(&data[pos..pos + take]);
-        let sig_end = self.pending.len().min(SIGNATURE.len());
-        if let Some(k) = (start..sig_end).find(|&k| self.pending[k] != SIGNATURE[k]) {
-            return Err(CopyError::BadSignature { offset: k as u64 });
-        }
-        if self.pending.len() == HEADER_LEN {
-            let h = &self.pending;
-            let flags = u32::from_be_bytes([h[11], h[12], h[13], h[14]]);
-            if flags & CRITICAL_FLAGS != 0 {
-                return Err(CopyError::UnsupportedFlags { flags });
-            }
-            let ext = u32::from_be_bytes([h[15], h[16], h[17], h[18]]);
-            self.state = if ext == 0 {
-                State::Rows
-            } else {
-                State::Extension(u64::from(ext))
-            };
+        let (end, ext) = stage_header(&mut self.pending, data, pos)?;
+        if let Some(ext) = ext {
             self.pending.clear();
+            self.state = match ext {
+                0 => State::Rows,
+                ext => State::Extension(u64::from(ext)),
+            };
         }
-        Ok(pos + take)
+        Ok(end)
     }
 }
 
@@ -309,22 +291,7 @@ mod tests {
 
     /// A stream of `rows`, written by hand.
     fn stream(rows: &[Values]) -> Vec<u8> {
-        let mut s = SIGNATURE.to_vec();
-        s.extend_from_slice(&[0; 8]);
-        for r in rows {
-            s.extend_from_slice(&(r.len() as i16).to_be_bytes());
-            for v in r {
-                match v {
-                    None => s.extend_from_slice(&(-1i32).to_be_bytes()),
-                    Some(b) => {
-                        s.extend_from_slice(&(b.len() as i32).to_be_bytes());
-                        s.extend_from_slice(b);
-                    }
-                }
-            }
-        }
-        s.extend_from_slice(&(-1i16).to_be_bytes());
-        s
+        crate::copy_decode::test_stream(rows)
     }
 
     fn split(stream: &[u8], cuts: &[usize], ncols: usize) -> Result<Vec<Values>, CopyError> {

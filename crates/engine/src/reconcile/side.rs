@@ -133,14 +133,7 @@ impl SideWorker {
         } else {
             batch
         };
-        let mut sink = Sink {
-            ledger: &self.ledger,
-            leaves: &mut self.leaves,
-            spill: self.spill.as_mut().expect("spill open while streaming"),
-            pending: Vec::new(),
-            rejected: 0,
-            error: None,
-        };
+        let mut sink = Sink::new(&self.ledger, &mut self.leaves, &mut self.spill);
         self.hasher
             .digest_each(&batch, &self.program.key, |_, d, key, row| {
                 sink.accept(d, key, row)
@@ -155,14 +148,7 @@ impl SideWorker {
             return Err(EngineError::runtime("internal: not a row-by-row side"));
         };
         let key = &self.program.key;
-        let mut sink = Sink {
-            ledger: &self.ledger,
-            leaves: &mut self.leaves,
-            spill: self.spill.as_mut().expect("spill open while streaming"),
-            pending: Vec::new(),
-            rejected: 0,
-            error: None,
-        };
+        let mut sink = Sink::new(&self.ledger, &mut self.leaves, &mut self.spill);
         let mut n = 0;
         let mut refused = 0;
         rows.feed(data, |row| {
@@ -228,7 +214,18 @@ struct Sink<'a> {
     error: Option<EngineError>,
 }
 
-impl Sink<'_> {
+impl<'a> Sink<'a> {
+    fn new(ledger: &'a Ledger, leaves: &'a mut Leaves, spill: &'a mut Option<SpillWriter>) -> Self {
+        Sink {
+            ledger,
+            leaves,
+            spill: spill.as_mut().expect("spill open while streaming"),
+            pending: Vec::new(),
+            rejected: 0,
+            error: None,
+        }
+    }
+
     /// Adds the chunk's rows to the leaves; the rows the ledger rejected, and the first error.
     fn close(self) -> (u64, Option<EngineError>) {
         self.leaves.add_all(&self.pending);
