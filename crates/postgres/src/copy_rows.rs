@@ -94,11 +94,6 @@ impl CopyRows {
         }
     }
 
-    /// Rows read so far.
-    pub fn rows(&self) -> u64 {
-        self.rows
-    }
-
     /// Feeds the next chunk of the stream (chunks split rows and even the header anywhere);
     /// `f` is called with each row completed by it, in stream order.
     pub fn feed(&mut self, data: &[u8], mut f: impl FnMut(&Row<'_>)) -> Result<(), CopyError> {
@@ -282,16 +277,12 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     use super::*;
+    use crate::copy_decode::test_stream as stream;
 
     type Values = Vec<Option<Vec<u8>>>;
 
     fn names(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("c{i}")).collect()
-    }
-
-    /// A stream of `rows`, written by hand.
-    fn stream(rows: &[Values]) -> Vec<u8> {
-        crate::copy_decode::test_stream(rows)
     }
 
     fn split(stream: &[u8], cuts: &[usize], ncols: usize) -> Result<Vec<Values>, CopyError> {

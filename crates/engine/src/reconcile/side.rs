@@ -328,24 +328,22 @@ impl Worker for SideWorker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cutover_postgres::copy_decode::SIGNATURE;
+    use arrow_array::{ArrayRef, BinaryArray};
+    use cutover_core::batch::binary_schema;
+    use cutover_postgres::copy_encode::{encode_batch, write_header, write_trailer};
 
-    /// One binary COPY row of two fields, `a` and `b`, then the trailer.
+    /// One binary COPY row of two fields, `a` and `b`, by the project's encoder.
     fn stream(a: Option<&[u8]>, b: Option<&[u8]>) -> Vec<u8> {
-        let mut s = SIGNATURE.to_vec();
-        s.extend_from_slice(&[0; 8]);
-        s.extend_from_slice(&2i16.to_be_bytes());
-        for v in [a, b] {
-            match v {
-                None => s.extend_from_slice(&(-1i32).to_be_bytes()),
-                Some(v) => {
-                    s.extend_from_slice(&(v.len() as i32).to_be_bytes());
-                    s.extend_from_slice(v);
-                }
-            }
-        }
-        s.extend_from_slice(&(-1i16).to_be_bytes());
-        s
+        let columns: Vec<ArrayRef> = [a, b]
+            .into_iter()
+            .map(|v| Arc::new(BinaryArray::from(vec![v])) as ArrayRef)
+            .collect();
+        let batch = RecordBatch::try_new(binary_schema(&["a", "b"]), columns).unwrap();
+        let mut s = BytesMut::new();
+        write_header(&mut s);
+        encode_batch(&batch, &mut s);
+        write_trailer(&mut s);
+        s.to_vec()
     }
 
     /// What `put_pass` writes for the row's columns (swapped: output 0 takes input 1), or
