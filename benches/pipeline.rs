@@ -14,7 +14,7 @@ use std::time::Duration;
 use arrow_array::RecordBatch;
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use cutover_core::digest::{Leaves, RowHasher, FINE_K};
+use cutover_core::digest::{lanes, Leaves, RowHasher, FINE_K};
 use cutover_core::program::TableProgram;
 use cutover_postgres::copy_decode::CopyDecoder;
 use cutover_postgres::copy_encode;
@@ -139,6 +139,34 @@ fn bench_digest(c: &mut Criterion) {
                 },
                 BatchSize::LargeInput,
             )
+        });
+    }
+    g.finish();
+
+    // BLAKE3 of a row's key bytes (12) and of its key and row bytes (~200), one input at a time
+    // (`blake3::hash`) and side by side in vector lanes (`lanes::hash_many`, what the row digests
+    // use): elements = inputs.
+    let mut g = c.benchmark_group("blake3");
+    for len in [12usize, 200] {
+        let inputs: Vec<Vec<u8>> = (0..4096)
+            .map(|i| (0..len).map(|j| (i * 7 + j) as u8).collect())
+            .collect();
+        let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+        let mut out = vec![[0u8; 32]; refs.len()];
+        g.throughput(Throughput::Elements(refs.len() as u64));
+        g.bench_function(format!("one_at_a_time_{len}_bytes"), |b| {
+            b.iter(|| {
+                for (input, o) in refs.iter().zip(out.iter_mut()) {
+                    *o = *blake3::hash(black_box(input)).as_bytes();
+                }
+            })
+        });
+        g.bench_function(format!("lanes_{len}_bytes"), |b| {
+            b.iter(|| {
+                for (inputs, o) in refs.chunks(64).zip(out.chunks_mut(64)) {
+                    lanes::hash_many(black_box(inputs), o);
+                }
+            })
         });
     }
     g.finish();

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, BinaryArray, RecordBatch};
 use bytes::{Bytes, BytesMut};
 use cutover_core::batch::binary_schema;
-use cutover_core::digest::{put_value, Leaves, RowDigest, RowHasher, FINE_K};
+use cutover_core::digest::{bucket_at, put_value, Leaves, RowHasher, RowQueue, FINE_K};
 use cutover_core::program::{PassNull, RowReject, TableProgram};
 use cutover_postgres::copy_decode::CopyDecoder;
 use cutover_postgres::copy_rows::{CopyRows, Row};
@@ -42,7 +42,8 @@ pub struct ChunkWorker {
     rows: Option<CopyRows>,
     /// For the row path: columns whose NULL is not simply kept (a default, or a reject).
     null_rules: Vec<usize>,
-    buf: Vec<u8>,
+    /// For the row path: rows encoded, waiting to be digested a group at a time.
+    queue: RowQueue,
     /// Rows of the current chunk digested but not yet added to the leaves.
     pending: Vec<(u32, [u8; 32])>,
     program: Arc<TableProgram>,
@@ -79,7 +80,7 @@ impl ChunkWorker {
             decoder: CopyDecoder::new(&names, BATCH_ROWS, BATCH_BYTES),
             rows: in_place.map(|_| CopyRows::new(&names)),
             null_rules,
-            buf: Vec::with_capacity(512),
+            queue: RowQueue::default(),
             pending: Vec::new(),
             table: program.target.name.clone(),
             program,
@@ -117,9 +118,13 @@ impl ChunkWorker {
     /// program as a one-row batch instead, so the outcome is the batch path's, in stream order.
     fn feed_rows(&mut self, rows: &mut CopyRows, data: &[u8], out: &mut BytesMut) -> Result<()> {
         let mut n = 0;
-        let mut buf = std::mem::take(&mut self.buf);
+        let mut queue = std::mem::take(&mut self.queue);
         let mut pending = std::mem::take(&mut self.pending);
         pending.clear();
+        let k = self.leaves.k;
+        let mut digest = |queue: &mut RowQueue| {
+            queue.drain(|_, d, _, _| pending.push((bucket_at(k, &d.bucket_hash), d.digest)));
+        };
         let result = rows.feed(data, |row| {
             if self.null_rules.iter().any(|&i| row.get(i).is_none()) {
                 let batch = self.one_row_batch(row);
@@ -127,22 +132,30 @@ impl ChunkWorker {
                 return;
             }
             n += 1;
-            buf.clear();
-            for &k in &self.program.key {
-                put_value(&mut buf, row.get(k));
+            queue.push(
+                |buf| {
+                    for &k in &self.program.key {
+                        put_value(buf, row.get(k));
+                    }
+                    true
+                },
+                |buf| {
+                    for i in 0..row.len() {
+                        put_value(buf, row.get(i));
+                    }
+                    true
+                },
+            );
+            if queue.is_full() {
+                digest(&mut queue);
             }
-            let key_len = buf.len();
-            for i in 0..row.len() {
-                put_value(&mut buf, row.get(i));
-            }
-            let d = RowDigest::of_encoded(&buf, key_len);
-            pending.push((self.leaves.bucket(&d.bucket_hash), d.digest));
             if self.encode {
                 out.extend_from_slice(row.raw());
             }
         });
+        digest(&mut queue);
         self.leaves.add_all(&pending);
-        self.buf = buf;
+        self.queue = queue;
         self.pending = pending;
         result.map_err(|e| EngineError::runtime(format!("table `{}`: {e}", self.table)))?;
         self.rows_read += n;

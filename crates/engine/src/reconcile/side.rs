@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use bytes::BytesMut;
-use cutover_core::digest::{put_value, split_values, Leaves, RowDigest, RowHasher, FINE_K};
+use cutover_core::digest::{
+    put_value, split_values, Leaves, RowDigest, RowHasher, RowQueue, FINE_K,
+};
 use cutover_core::program::{PassColumn, PassNull, TableProgram};
 use cutover_postgres::copy_decode::CopyDecoder;
 use cutover_postgres::copy_rows::{CopyRows, Row};
@@ -38,7 +40,8 @@ enum Input {
     Rows {
         rows: CopyRows,
         columns: Vec<PassColumn>,
-        buf: Vec<u8>,
+        /// Rows encoded, waiting to be digested a group at a time.
+        queue: RowQueue,
     },
 }
 
@@ -95,7 +98,7 @@ impl SideWorker {
             Some(columns) => Input::Rows {
                 rows: CopyRows::new(&names),
                 columns,
-                buf: Vec::with_capacity(512),
+                queue: RowQueue::default(),
             },
             None => Input::Batches(CopyDecoder::new(&names, BATCH_ROWS, BATCH_BYTES)),
         };
@@ -144,33 +147,33 @@ impl SideWorker {
 
     /// Reads the rows of one chunk in place (see [`Input::Rows`]).
     fn process_rows(&mut self, data: &[u8]) -> Result<()> {
-        let Input::Rows { rows, columns, buf } = &mut self.input else {
+        let Input::Rows {
+            rows,
+            columns,
+            queue,
+        } = &mut self.input
+        else {
             return Err(EngineError::runtime("internal: not a row-by-row side"));
         };
         let key = &self.program.key;
         let mut sink = Sink::new(&self.ledger, &mut self.leaves, &mut self.spill);
         let mut n = 0;
         let mut refused = 0;
-        rows.feed(data, |row| {
+        let result = rows.feed(data, |row| {
             n += 1;
-            buf.clear();
-            let mut ok = true;
-            for &k in key {
-                ok &= put_pass(buf, row, &columns[k]);
-            }
-            let key_len = buf.len();
-            for c in columns.iter() {
-                ok &= put_pass(buf, row, c);
-            }
-            if !ok {
+            let queued = queue.push(
+                |buf| key.iter().all(|&k| put_pass(buf, row, &columns[k])),
+                |buf| columns.iter().all(|c| put_pass(buf, row, c)),
+            );
+            if !queued {
                 refused += 1;
-                return;
             }
-            let d = RowDigest::of_encoded(buf, key_len);
-            let (key, values) = buf.split_at(key_len);
-            sink.accept(&d, key, values);
-        })
-        .map_err(|e| EngineError::runtime(format!("table `{}`: {e}", self.table)))?;
+            if queue.is_full() {
+                queue.drain(|_, d, key, values| sink.accept(d, key, values));
+            }
+        });
+        queue.drain(|_, d, key, values| sink.accept(d, key, values));
+        result.map_err(|e| EngineError::runtime(format!("table `{}`: {e}", self.table)))?;
         self.rows_read += n;
         let (rejected, error) = sink.close();
         let rejected = rejected + refused;
