@@ -418,14 +418,12 @@ impl RowHasher {
     /// If a column is not `Binary`, or an index is out of range.
     pub fn digest_row(&mut self, batch: &RecordBatch, row: usize, key_cols: &[usize]) -> RowDigest {
         assert!(row < batch.num_rows(), "row {row} out of range");
-        let cols: Vec<BinaryColumn> = (0..batch.num_columns())
-            .map(|i| BinaryColumn::of(batch, i))
-            .collect();
+        let col = |i: usize| BinaryColumn::of(batch, i);
         let buf = &mut self.buf;
         buf.clear();
-        encode_values(buf, key_cols.iter().map(|&i| &cols[i]), row);
+        encode_values(buf, key_cols.iter().map(|&i| col(i)), row);
         let key_len = buf.len();
-        encode_values(buf, cols.iter(), row);
+        encode_values(buf, (0..batch.num_columns()).map(col), row);
         RowDigest::of_encoded(buf, key_len)
     }
 
@@ -449,8 +447,8 @@ impl RowHasher {
         let mut base = 0;
         for row in 0..batch.num_rows() {
             queue.push(
-                |buf| encode_values(buf, key_cols.iter().map(|&i| &cols[i]), row),
-                |buf| encode_values(buf, cols.iter(), row),
+                |buf| encode_values(buf, key_cols.iter().map(|&i| cols[i]), row),
+                |buf| encode_values(buf, cols.iter().copied(), row),
             );
             if queue.is_full() || row + 1 == batch.num_rows() {
                 let n = queue.len();
@@ -483,7 +481,7 @@ impl RowHasher {
 #[inline]
 fn encode_values<'a>(
     buf: &mut Vec<u8>,
-    cols: impl Iterator<Item = &'a BinaryColumn<'a>>,
+    cols: impl Iterator<Item = BinaryColumn<'a>>,
     row: usize,
 ) -> bool {
     for c in cols {

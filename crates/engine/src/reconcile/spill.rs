@@ -10,7 +10,7 @@
 //! column goes unnamed with odds of 2^-32). Small records are most of the spill's cost.
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use cutover_core::digest::split_values;
@@ -34,12 +34,15 @@ pub struct Record {
 /// Bytes of the row digest kept in a record.
 pub const DIGEST_BYTES: usize = 16;
 
+/// Bytes a partition gathers before they are written to its file.
+const WRITE_BUFFER: usize = 64 << 10;
+
 /// Writes the records of one side of one table.
 pub struct SpillWriter {
     dir: PathBuf,
     ncols: usize,
-    files: Vec<Option<BufWriter<File>>>,
-    scratch: Vec<u8>,
+    /// Each partition's file (created with its first write) and the records not yet in it.
+    parts: Vec<(Option<File>, Vec<u8>)>,
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> EngineError {
@@ -53,8 +56,7 @@ impl SpillWriter {
         Ok(SpillWriter {
             dir,
             ncols,
-            files: (0..PARTITIONS).map(|_| None).collect(),
-            scratch: Vec::with_capacity(256),
+            parts: (0..PARTITIONS).map(|_| (None, Vec::new())).collect(),
         })
     }
 
@@ -64,43 +66,54 @@ impl SpillWriter {
 
     /// Appends one row: its fine bucket, digest, key bytes and canonical row bytes.
     pub fn add(&mut self, bucket: u32, digest: &[u8; 32], key: &[u8], row: &[u8]) -> Result<()> {
-        let s = &mut self.scratch;
-        s.clear();
-        s.extend_from_slice(&(bucket as u16).to_le_bytes());
-        s.extend_from_slice(&digest[..DIGEST_BYTES]);
-        s.extend_from_slice(&(key.len() as u32).to_le_bytes());
-        s.extend_from_slice(key);
+        let p = (bucket >> PARTITION_SHIFT) as usize % PARTITIONS;
+        let buf = &mut self.parts[p].1;
+        let start = buf.len();
+        buf.reserve(2 + DIGEST_BYTES + 4 + key.len() + 4 * self.ncols);
+        let mut head = [0u8; 2 + DIGEST_BYTES + 4];
+        head[..2].copy_from_slice(&(bucket as u16).to_le_bytes());
+        head[2..2 + DIGEST_BYTES].copy_from_slice(&digest[..DIGEST_BYTES]);
+        head[2 + DIGEST_BYTES..].copy_from_slice(&(key.len() as u32).to_le_bytes());
+        buf.extend_from_slice(&head);
+        buf.extend_from_slice(key);
         let mut n = 0;
         for_each_encoded(row, |enc| {
-            s.extend_from_slice(&(hash64(enc) as u32).to_le_bytes());
+            buf.extend_from_slice(&hash32(enc).to_le_bytes());
             n += 1;
         });
         if n != self.ncols {
+            buf.truncate(start);
             return Err(EngineError::runtime(format!(
                 "internal: a row of {n} columns where {} were expected",
                 self.ncols
             )));
         }
-        let p = (bucket >> PARTITION_SHIFT) as usize % PARTITIONS;
-        if self.files[p].is_none() {
-            let path = Self::path(&self.dir, p);
-            let f = File::create(&path).map_err(|e| io_err(&path, e))?;
-            self.files[p] = Some(BufWriter::with_capacity(64 << 10, f));
+        if buf.len() >= WRITE_BUFFER {
+            self.write_out(p)?;
         }
-        let dir = &self.dir;
-        self.files[p]
-            .as_mut()
-            .expect("opened above")
-            .write_all(&self.scratch)
-            .map_err(|e| io_err(&Self::path(dir, p), e))
+        Ok(())
     }
 
-    /// Flushes every partition; the records can then be read back.
+    /// Writes partition `p`'s gathered records to its file (created on the first write).
+    fn write_out(&mut self, p: usize) -> Result<()> {
+        let path = Self::path(&self.dir, p);
+        let (file, buf) = &mut self.parts[p];
+        if file.is_none() {
+            *file = Some(File::create(&path).map_err(|e| io_err(&path, e))?);
+        }
+        file.as_mut()
+            .expect("created above")
+            .write_all(buf)
+            .map_err(|e| io_err(&path, e))?;
+        buf.clear();
+        Ok(())
+    }
+
+    /// Writes every partition's last records; they can then be read back.
     pub fn finish(mut self) -> Result<SpillFiles> {
-        for (p, f) in self.files.iter_mut().enumerate() {
-            if let Some(w) = f.as_mut() {
-                w.flush()
-                    .map_err(|e| io_err(&Self::path(&self.dir, p), e))?;
+        for p in 0..PARTITIONS {
+            if !self.parts[p].1.is_empty() {
+                self.write_out(p)?;
             }
         }
         Ok(SpillFiles {
@@ -178,9 +191,11 @@ fn for_each_encoded(mut row: &[u8], mut f: impl FnMut(&[u8])) {
     }
 }
 
-/// A fast 64-bit hash of a value's encoding, only used to name which columns of a row already
-/// known to differ (by its 256-bit digest) are different.
-pub fn hash64(bytes: &[u8]) -> u64 {
+/// A fast 32-bit hash of a value's encoding, only used to name which columns of a row already
+/// known to differ (by its digest) are different; both sides' records are hashed by this
+/// function in the same run, so it may change between versions. The top half of the last
+/// product: its best-mixed bits.
+pub fn hash32(bytes: &[u8]) -> u32 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut h = (bytes.len() as u64).wrapping_mul(K);
     let mut chunks = bytes.chunks_exact(8);
@@ -189,9 +204,7 @@ pub fn hash64(bytes: &[u8]) -> u64 {
         h = (h ^ v).wrapping_mul(K).rotate_left(29);
     }
     h = (h ^ tail_word(bytes, chunks.remainder().len())).wrapping_mul(K);
-    h ^= h >> 32;
-    h = h.wrapping_mul(0xD6E8_FEB8_6659_FD93);
-    h ^ (h >> 29)
+    ((h ^ (h >> 32)).wrapping_mul(0xD6E8_FEB8_6659_FD93) >> 32) as u32
 }
 
 /// The last `r` (< 8) bytes of `bytes` as a little-endian word, zero above: read with one
@@ -258,12 +271,12 @@ mod tests {
     }
 
     #[test]
-    fn hash64_tells_null_from_empty_and_neighbours_apart() {
+    fn hash32_tells_null_from_empty_and_neighbours_apart() {
         let mut a = Vec::new();
         put_value(&mut a, None);
         let mut b = Vec::new();
         put_value(&mut b, Some(b""));
-        assert_ne!(hash64(&a), hash64(&b));
-        assert_ne!(hash64(b"abcdefgh1"), hash64(b"abcdefgh2"));
+        assert_ne!(hash32(&a), hash32(&b));
+        assert_ne!(hash32(b"abcdefgh1"), hash32(b"abcdefgh2"));
     }
 }
