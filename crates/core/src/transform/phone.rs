@@ -4,8 +4,9 @@
 //! and a hash of the pattern's text per regex use, and recompiles when the cache turns over).
 //! The common case — a North American number spelled with digits, spaces, `()-.` and at most a
 //! leading `+` — is read here directly and checked against the same metadata patterns,
-//! compiled once ([`nanp`]); any other spelling, and any number that fast check does not find
-//! valid, goes through the crate, so the results are the crate's either way.
+//! compiled once ([`nanp`]), valid or not; any other spelling goes through the crate. A test
+//! compares both on thousands of spellings, area codes and regions: the results are the
+//! crate's either way.
 use std::sync::OnceLock;
 
 use phonenumber::country::Id;
@@ -47,8 +48,10 @@ pub fn phone_e164(s: &str, region: Option<Region>) -> Result<String, String> {
             quote(s)
         ),
     };
-    if let Some(e164) = nanp::fast_e164(s, region.map(|r| r.0)) {
-        return Ok(e164);
+    match nanp::fast_e164(s, region.map(|r| r.0)) {
+        Some(Some(e164)) => return Ok(e164),
+        Some(None) => return Err(invalid()),
+        None => {}
     }
     let number = phonenumber::parse(region.map(|r| r.0), s).map_err(|_| invalid())?;
     if !phonenumber::is_valid(&number) {
@@ -167,10 +170,11 @@ mod nanp {
             .is_some_and(|r| r.has_type(national))
     }
 
-    /// `+1…` for a valid North American number in a plain spelling: `+1` and 10 digits, or
-    /// (region US) 10 digits, or `1` and 10 digits; digits may be grouped with spaces, `()`,
-    /// `-` and `.`. `None` for anything else, for the crate to decide.
-    pub(super) fn fast_e164(s: &str, region: Option<Id>) -> Option<String> {
+    /// A North American number in a plain spelling — `+1` and 10 digits, or (region US)
+    /// 10 digits, or `1` and 10 digits; digits may be grouped with spaces, `()`, `-` and `.` —
+    /// is decided here: `Some(Some("+1…"))` when valid, `Some(None)` when not. `None` for
+    /// any other spelling, for the crate to decide.
+    pub(super) fn fast_e164(s: &str, region: Option<Id>) -> Option<Option<String>> {
         let s = s.trim();
         let (plus, body) = match s.strip_prefix('+') {
             Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => (true, rest),
@@ -196,7 +200,7 @@ mod nanp {
             _ => return None,
         };
         let national = std::str::from_utf8(national).ok()?;
-        is_valid(national).then(|| format!("+1{national}"))
+        Some(is_valid(national).then(|| format!("+1{national}")))
     }
 }
 
@@ -296,7 +300,7 @@ mod fast_path_tests {
                 .wrapping_add(1_442_695_040_888_963_407);
             (x >> 33) % m
         };
-        let (mut fast_hits, mut checked) = (0, 0);
+        let (mut fast_hits, mut fast_invalid, mut checked) = (0, 0, 0);
         for _ in 0..3000 {
             let area = format!("{:03}", next(1000));
             let exchange = format!("{:03}", next(1000));
@@ -309,13 +313,18 @@ mod fast_path_tests {
             for region in regions {
                 let want = crate_e164(&s, region);
                 if let Some(fast) = nanp::fast_e164(&s, region.map(|r| r.0)) {
-                    assert_eq!(Some(&fast), want.as_ref(), "{s:?} in {region:?}");
+                    assert_eq!(fast, want, "{s:?} in {region:?}");
                     fast_hits += 1;
+                    fast_invalid += usize::from(fast.is_none());
                 }
                 assert_eq!(phone_e164(&s, region).ok(), want, "{s:?} in {region:?}");
                 checked += 1;
             }
         }
         assert!(fast_hits > checked / 20, "{fast_hits} of {checked}");
+        assert!(
+            fast_invalid > fast_hits / 4,
+            "{fast_invalid} invalid of {fast_hits} decided by the fast path"
+        );
     }
 }
