@@ -30,6 +30,8 @@ pub const BATCH_ROWS: usize = 8192;
 pub const BATCH_BYTES: usize = 8 << 20;
 /// Source bytes gathered before they are handed to the work stage.
 const READ_BUFFER: usize = 256 << 10;
+/// Read buffers on their way to the work stage at most.
+const IN_FLIGHT: usize = 16;
 /// Encoded bytes gathered before they are handed to the target connection.
 const WRITE_BUFFER: usize = 1 << 20;
 
@@ -261,8 +263,11 @@ pub async fn run_chunk<W: Worker>(
     target: Option<(&Client, &str)>,
     mut worker: W,
 ) -> Result<W> {
-    let (in_tx, mut in_rx) = mpsc::channel::<Bytes>(16);
+    let (in_tx, mut in_rx) = mpsc::channel::<Bytes>(IN_FLIGHT);
     let (out_tx, mut out_rx) = mpsc::channel::<Out>(16);
+    // Read buffers the work stage is done with, for the reader to fill again: fresh ones
+    // would cost a page fault every 4 KB of the stream.
+    let (spare_tx, spare_rx) = std::sync::mpsc::sync_channel::<BytesMut>(IN_FLIGHT + 2);
     let encode = worker.encodes();
     let work = tokio::task::spawn_blocking(move || -> Result<W> {
         let mut buf = BytesMut::with_capacity(if encode { WRITE_BUFFER * 2 } else { 0 });
@@ -271,6 +276,10 @@ pub async fn run_chunk<W: Worker>(
         }
         while let Some(data) = in_rx.blocking_recv() {
             worker.feed(&data, &mut buf)?;
+            if let Ok(mut spare) = data.try_into_mut() {
+                spare.clear();
+                let _ = spare_tx.try_send(spare);
+            }
             if encode
                 && buf.len() >= WRITE_BUFFER
                 && out_tx
@@ -296,18 +305,24 @@ pub async fn run_chunk<W: Worker>(
             .map_err(|e| PgError::db("cannot start reading the source table", e))?;
         futures_util::pin_mut!(stream);
         // The server sends one CopyData message per row: gather them into large buffers so
-        // the work stage is woken per buffer, not per row.
-        let mut buf = BytesMut::with_capacity(READ_BUFFER);
+        // the work stage is woken per buffer, not per row. A buffer goes when the next row
+        // would not fit (growing it would copy it).
+        let spare = || {
+            spare_rx
+                .try_recv()
+                .unwrap_or_else(|_| BytesMut::with_capacity(READ_BUFFER))
+        };
+        let mut buf = spare();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| PgError::db("reading the source table failed", e))?;
-            buf.extend_from_slice(&chunk);
-            if buf.len() >= READ_BUFFER {
-                let full = std::mem::replace(&mut buf, BytesMut::with_capacity(READ_BUFFER));
+            if !buf.is_empty() && buf.len() + chunk.len() > buf.capacity() {
+                let full = std::mem::replace(&mut buf, spare());
                 if in_tx.send(full.freeze()).await.is_err() {
                     // The work stage stopped: its own error is reported below.
                     return Ok(());
                 }
             }
+            buf.extend_from_slice(&chunk);
         }
         if !buf.is_empty() {
             let _ = in_tx.send(buf.freeze()).await;

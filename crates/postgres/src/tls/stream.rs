@@ -14,6 +14,7 @@ use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 
+use super::read_ahead::ReadAhead;
 use super::SslMode;
 
 /// A TLS failure, worded for the user (never holds a password: the handshake precedes login).
@@ -97,7 +98,11 @@ where
 
     fn connect(self, stream: S) -> Self::Future {
         Box::pin(async move {
-            match self.connector.connect(self.name, stream).await {
+            match self
+                .connector
+                .connect(self.name, ReadAhead::new(stream))
+                .await
+            {
                 Ok(s) => Ok(RustlsStream(Box::new(s))),
                 Err(e) => Err(TlsError(describe(&e, &self.host, self.mode, &self.roots))),
             }
@@ -164,7 +169,7 @@ fn shown_name(presented: &str) -> String {
 }
 
 /// An established TLS session.
-pub struct RustlsStream<S>(Box<tokio_rustls::client::TlsStream<S>>);
+pub struct RustlsStream<S>(Box<tokio_rustls::client::TlsStream<ReadAhead<S>>>);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for RustlsStream<S> {
     fn poll_read(
