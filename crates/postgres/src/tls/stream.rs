@@ -14,6 +14,7 @@ use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 
+use super::merge::MergeCopyData;
 use super::read_ahead::ReadAhead;
 use super::SslMode;
 
@@ -103,7 +104,7 @@ where
                 .connect(self.name, ReadAhead::new(stream))
                 .await
             {
-                Ok(s) => Ok(RustlsStream(Box::new(s))),
+                Ok(s) => Ok(RustlsStream(Box::new(MergeCopyData::new(s)))),
                 Err(e) => Err(TlsError(describe(&e, &self.host, self.mode, &self.roots))),
             }
         })
@@ -168,8 +169,9 @@ fn shown_name(presented: &str) -> String {
     format!("`{inner}`")
 }
 
-/// An established TLS session.
-pub struct RustlsStream<S>(Box<tokio_rustls::client::TlsStream<ReadAhead<S>>>);
+/// An established TLS session: its socket read ahead ([`ReadAhead`]), its CopyData messages merged
+/// ([`MergeCopyData`]).
+pub struct RustlsStream<S>(Box<MergeCopyData<tokio_rustls::client::TlsStream<ReadAhead<S>>>>);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for RustlsStream<S> {
     fn poll_read(
@@ -201,7 +203,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for RustlsStream<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for RustlsStream<S> {
     fn channel_binding(&self) -> ChannelBinding {
-        let (_, session) = self.0.get_ref();
+        let (_, session) = self.0.get_ref().get_ref();
         session
             .peer_certificates()
             .and_then(|certs| certs.first())
