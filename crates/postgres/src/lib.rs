@@ -13,6 +13,7 @@ mod login;
 pub mod password;
 pub mod state;
 pub mod tls;
+mod wire;
 
 pub use conn::{ConnInfo, Role};
 pub use error::{PgError, PgErrorKind};

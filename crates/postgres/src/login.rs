@@ -4,13 +4,15 @@
 //! a bad certificate.
 use std::borrow::Cow;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_postgres::config::{Host, SslMode as DriverMode};
 use tokio_postgres::tls::MakeTlsConnect;
-use tokio_postgres::{Client, Config, NoTls, Socket};
+use tokio_postgres::{Client, Config, Connection, NoTls, Socket};
 
 use crate::error::{PgError, PgErrorKind};
 use crate::password::{pgpass_password, pgpass_path, Target};
 use crate::tls::{SslMode, Tls, TlsError};
+use crate::wire::{connect_plain, ALREADY_TIMED_OUT};
 
 /// Connects with `config` (its password not yet looked up in `.pgpass`) and `tls`; `shown` is
 /// the redacted connection string for messages.
@@ -22,7 +24,7 @@ pub async fn open(config: &Config, tls: &Tls, shown: &str) -> Result<Client, PgE
             .map_err(|m| PgError::config(format!("cannot connect to {shown}: {m}")))
     };
     let first = match mode {
-        SslMode::Disable | SslMode::Allow => spawn(&config, NoTls).await,
+        SslMode::Disable | SslMode::Allow => spawn_plain(&config).await,
         _ => spawn(&config, connector()?).await,
     };
     let err = match first {
@@ -36,7 +38,7 @@ pub async fn open(config: &Config, tls: &Tls, shown: &str) -> Result<Client, PgE
             tracing::debug!(error = %err, "TLS session failed; trying without TLS (sslmode=prefer)");
             let mut plain = config.into_owned();
             plain.ssl_mode(DriverMode::Disable);
-            spawn(&plain, NoTls).await
+            spawn_plain(&plain).await
         }
         SslMode::Allow if is_refused(&err) => {
             tracing::debug!(error = %err, "plain session refused; trying TLS (sslmode=allow)");
@@ -56,12 +58,41 @@ where
     T::Stream: Send + 'static,
 {
     let (client, connection) = config.connect(tls).await?;
+    drive(connection);
+    Ok(client)
+}
+
+/// Drives a connection on its own task until it closes.
+fn drive<S, T>(connection: Connection<S, T>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "connection closed with an error");
         }
     });
-    Ok(client)
+}
+
+/// Connects without TLS over a socket opened here (see [`crate::wire`]); when no host answers,
+/// tokio-postgres tries again and words the failure (without waiting again for a host that
+/// already timed out).
+async fn spawn_plain(config: &Config) -> Result<Client, tokio_postgres::Error> {
+    match connect_plain(config).await {
+        Ok(Ok((client, connection))) => {
+            drive(connection);
+            Ok(client)
+        }
+        Ok(Err(e)) => Err(e),
+        Err(e) => {
+            let mut config = config.clone();
+            if e.kind() == std::io::ErrorKind::TimedOut {
+                config.connect_timeout(ALREADY_TIMED_OUT);
+            }
+            spawn(&config, NoTls).await
+        }
+    }
 }
 
 /// The config with the `.pgpass` password filled in, when it has none and the file has one.

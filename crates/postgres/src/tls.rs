@@ -25,8 +25,6 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::conn_params::TlsParams;
 
-mod merge;
-mod read_ahead;
 mod stream;
 mod verify;
 

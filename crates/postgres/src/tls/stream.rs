@@ -14,9 +14,8 @@ use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 
-use super::merge::MergeCopyData;
-use super::read_ahead::ReadAhead;
 use super::SslMode;
+use crate::wire::{MergeCopyData, ReadAhead};
 
 /// A TLS failure, worded for the user (never holds a password: the handshake precedes login).
 #[derive(Clone, Debug)]
