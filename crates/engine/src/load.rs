@@ -304,9 +304,10 @@ pub async fn run_chunk<W: Worker>(
             .await
             .map_err(|e| PgError::db("cannot start reading the source table", e))?;
         futures_util::pin_mut!(stream);
-        // The server sends one CopyData message per row: gather them into large buffers so
-        // the work stage is woken per buffer, not per row. A buffer goes when the next row
-        // would not fit (growing it would copy it).
+        // The server sends one CopyData message per row (runs of them that arrive together
+        // come merged, see cutover_postgres's `wire`): gather them into large buffers so the
+        // work stage is woken per buffer. A buffer goes when the next message would not fit
+        // (growing it would copy it).
         let spare = || {
             spare_rx
                 .try_recv()
