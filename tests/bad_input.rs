@@ -233,12 +233,23 @@ fn an_unreachable_host_and_a_missing_database_are_named() {
         .port();
     let closed = format!("postgres://cutover:s3cret-pw@127.0.0.1:{port}/nowhere");
     let missing = db_url(&format!("{}_absent", dst.name));
+    // Plain sessions connect over a socket of cutover's own: their failures read the same.
+    let plain = |url: &str| {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}sslmode=disable")
+    };
     let cases = [
         (closed.clone(), dst.url(), "cannot connect to source"),
         (src.url(), closed.clone(), "cannot connect to target"),
+        (plain(&closed), dst.url(), "cannot connect to source"),
         (
             src.url(),
             missing.clone(),
+            &*format!("database \"{}_absent\" does not exist", dst.name),
+        ),
+        (
+            plain(&src.url()),
+            plain(&missing),
             &*format!("database \"{}_absent\" does not exist", dst.name),
         ),
         (
