@@ -170,12 +170,27 @@ mod nanp {
             .is_some_and(|r| r.has_type(national))
     }
 
+    /// `s` without a trailing extension of up to 6 digits after `ext.`, `ext` or `x` (E.164
+    /// has no place for one, and the crate's validity does not depend on it); `s` itself when
+    /// it has none in these spellings.
+    fn without_extension(s: &str) -> &str {
+        let digits = s.bytes().rev().take_while(u8::is_ascii_digit).count();
+        if !(1..=6).contains(&digits) {
+            return s;
+        }
+        let head = s[..s.len() - digits].trim_end();
+        ["ext.", "ext", "x"]
+            .iter()
+            .find_map(|marker| head.strip_suffix(marker))
+            .unwrap_or(s)
+    }
+
     /// A North American number in a plain spelling — `+1` and 10 digits, or (region US)
-    /// 10 digits, or `1` and 10 digits; digits may be grouped with spaces, `()`, `-` and `.` —
-    /// is decided here: `Some(Some("+1…"))` when valid, `Some(None)` when not. `None` for
-    /// any other spelling, for the crate to decide.
+    /// 10 digits, or `1` and 10 digits; digits may be grouped with spaces, `()`, `-` and `.`;
+    /// an extension may follow — is decided here: `Some(Some("+1…"))` when valid, `Some(None)`
+    /// when not. `None` for any other spelling, for the crate to decide.
     pub(super) fn fast_e164(s: &str, region: Option<Id>) -> Option<Option<String>> {
-        let s = s.trim();
+        let s = without_extension(s.trim());
         let (plus, body) = match s.strip_prefix('+') {
             Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => (true, rest),
             Some(_) => return None,
@@ -290,6 +305,18 @@ mod fast_path_tests {
             "A/E/L",
             "(+1) A E L",
             "A E L 9",
+            "(A) E-L ext. 42",
+            "A-E-L ext 7",
+            "A.E.L x123456",
+            "AELx9",
+            "1-A-E-L ext.1234567",
+            "A-E-L  ext.  42 ",
+            "A-E-L ext. 42#",
+            "A-E-L, ext. 42",
+            "A-E-L ext",
+            "A-E-L xt 42",
+            "+1 A E L extension 3",
+            "A-E-L - 42",
         ];
         // A fixed linear congruential sequence: every area code class (valid, 0xx, 1xx, 555,
         // toll-free 8xx, premium 900, Caribbean, Canadian), exchange and line.
@@ -301,6 +328,7 @@ mod fast_path_tests {
             (x >> 33) % m
         };
         let (mut fast_hits, mut fast_invalid, mut checked) = (0, 0, 0);
+        let mut extensions = 0;
         for _ in 0..3000 {
             let area = format!("{:03}", next(1000));
             let exchange = format!("{:03}", next(1000));
@@ -316,12 +344,17 @@ mod fast_path_tests {
                     assert_eq!(fast, want, "{s:?} in {region:?}");
                     fast_hits += 1;
                     fast_invalid += usize::from(fast.is_none());
+                    extensions += usize::from(s.contains('x'));
                 }
                 assert_eq!(phone_e164(&s, region).ok(), want, "{s:?} in {region:?}");
                 checked += 1;
             }
         }
         assert!(fast_hits > checked / 20, "{fast_hits} of {checked}");
+        assert!(
+            extensions > 200,
+            "{extensions} spellings with an extension decided fast"
+        );
         assert!(
             fast_invalid > fast_hits / 4,
             "{fast_invalid} invalid of {fast_hits} decided by the fast path"
