@@ -353,4 +353,24 @@ fn plain_and_default_sessions_carry_the_same_rows() {
         roots.push(tables);
     }
     assert_eq!(roots[0], roots[1]);
+
+    // Several hosts: the first that answers, as libpq (a port nobody listens on first).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let hosts = plain(&src).replacen("@127.0.0.1:", &format!("@127.0.0.1:{port},127.0.0.1:"), 1);
+    if hosts != plain(&src) {
+        let out = cutover(&[
+            "plan",
+            "--source",
+            &hosts,
+            "--target",
+            &plain(&dst),
+            "--mapping",
+            mapping,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{hosts}: {}", shown(&out));
+    }
 }

@@ -12,7 +12,7 @@ use tokio_postgres::{Client, Config, Connection, NoTls, Socket};
 use crate::error::{PgError, PgErrorKind};
 use crate::password::{pgpass_password, pgpass_path, Target};
 use crate::tls::{SslMode, Tls, TlsError};
-use crate::wire::{connect_plain, ALREADY_TIMED_OUT};
+use crate::wire::{connect_plain, opens_itself, ALREADY_TIMED_OUT};
 
 /// Connects with `config` (its password not yet looked up in `.pgpass`) and `tls`; `shown` is
 /// the redacted connection string for messages.
@@ -75,10 +75,14 @@ where
     });
 }
 
-/// Connects without TLS over a socket opened here (see [`crate::wire`]); when no host answers,
+/// Connects without TLS over a socket opened here (see [`crate::wire`]) when that is the
+/// driver's behaviour too (one host, any session), else through the driver; when no host answers,
 /// tokio-postgres tries again and words the failure (without waiting again for a host that
 /// already timed out).
 async fn spawn_plain(config: &Config) -> Result<Client, tokio_postgres::Error> {
+    if !opens_itself(config) {
+        return spawn(config, NoTls).await;
+    }
     match connect_plain(config).await {
         Ok(Ok((client, connection))) => {
             drive(connection);

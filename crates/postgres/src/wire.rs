@@ -47,5 +47,5 @@ mod plain;
 mod read_ahead;
 
 pub use merge::MergeCopyData;
-pub use plain::{connect_plain, ALREADY_TIMED_OUT};
+pub use plain::{connect_plain, opens_itself, ALREADY_TIMED_OUT};
 pub use read_ahead::ReadAhead;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use socket2::{SockRef, TcpKeepalive};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
-use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::config::{Host, SslMode, TargetSessionAttrs};
 use tokio_postgres::tls::NoTlsStream;
 use tokio_postgres::{Client, Config, Connection, NoTls};
 
@@ -25,9 +25,15 @@ pub enum PlainSocket {
 /// The stream a plain session reads.
 pub type PlainStream = MergeCopyData<ReadAhead<PlainSocket>>;
 
-/// Connects without TLS (whatever `config`'s `sslmode`): the first of its hosts that answers,
-/// tried in order as libpq and tokio-postgres do. `Err` carries the socket's error when no host
-/// answered, for the caller to let tokio-postgres connect (and word the failure) itself.
+/// Whether [`connect_plain`] does what tokio-postgres's `connect` would: one host, any kind of
+/// session (choosing among hosts by `target_session_attrs` or at random stays tokio-postgres's).
+pub fn opens_itself(config: &Config) -> bool {
+    config.get_hosts().len() == 1 && config.get_target_session_attrs() == TargetSessionAttrs::Any
+}
+
+/// Connects without TLS (whatever `config`'s `sslmode`) to a config's host (see
+/// [`opens_itself`]). `Err` carries the socket's error when the host did not answer, for the
+/// caller to let tokio-postgres connect (and word the failure) itself.
 pub async fn connect_plain(
     config: &Config,
 ) -> io::Result<Result<(Client, Connection<PlainStream, NoTlsStream>), tokio_postgres::Error>> {
@@ -39,31 +45,23 @@ pub async fn connect_plain(
 }
 
 async fn open(config: &Config) -> io::Result<PlainSocket> {
-    let hosts = config.get_hosts();
-    let ports = config.get_ports();
-    let addrs = config.get_hostaddrs();
-    let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no host to connect to");
-    for (i, host) in hosts.iter().enumerate() {
-        let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
-        let attempt = match (addrs.get(i), host) {
-            (Some(ip), _) => tcp(config, &[SocketAddr::new(*ip, port)]).await,
-            (None, Host::Tcp(name)) => match tokio::net::lookup_host((name.as_str(), port)).await {
-                Ok(found) => tcp(config, &found.collect::<Vec<_>>()).await,
-                Err(e) => Err(e),
-            },
-            (None, Host::Unix(dir)) => {
-                let path = dir.join(format!(".s.PGSQL.{port}"));
-                timed(config, UnixStream::connect(path))
-                    .await
-                    .map(PlainSocket::Unix)
-            }
-        };
-        match attempt {
-            Ok(s) => return Ok(s),
-            Err(e) => last = e,
+    let Some(host) = config.get_hosts().first() else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "no host"));
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    match (config.get_hostaddrs().first(), host) {
+        (Some(ip), _) => tcp(config, &[SocketAddr::new(*ip, port)]).await,
+        (None, Host::Tcp(name)) => {
+            let found = tokio::net::lookup_host((name.as_str(), port)).await?;
+            tcp(config, &found.collect::<Vec<_>>()).await
+        }
+        (None, Host::Unix(dir)) => {
+            let path = dir.join(format!(".s.PGSQL.{port}"));
+            timed(config, UnixStream::connect(path))
+                .await
+                .map(PlainSocket::Unix)
         }
     }
-    Err(last)
 }
 
 async fn tcp(config: &Config, addrs: &[SocketAddr]) -> io::Result<PlainSocket> {
