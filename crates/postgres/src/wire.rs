@@ -49,3 +49,21 @@ mod read_ahead;
 pub use merge::MergeCopyData;
 pub use plain::{connect_plain, opens_itself, ALREADY_TIMED_OUT};
 pub use read_ahead::ReadAhead;
+
+/// Reads `r` to its end, asking each time for as many bytes as `piece` says.
+#[cfg(test)]
+async fn read_in_pieces<R: tokio::io::AsyncRead + Unpin>(
+    mut r: R,
+    mut piece: impl FnMut() -> usize,
+) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    loop {
+        let mut buf = vec![0u8; piece()];
+        let n = r.read(&mut buf).await.unwrap();
+        if n == 0 {
+            return got;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+}

@@ -196,7 +196,7 @@ mod tests {
     use super::*;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
 
     fn message(tag: u8, body: &[u8]) -> Vec<u8> {
         let mut m = vec![tag];
@@ -250,16 +250,8 @@ mod tests {
                 }
             }
         });
-        let mut r = MergeCopyData::new(rx);
-        let mut got = Vec::new();
-        loop {
-            let mut piece = vec![0u8; rng.gen_range(1..70_000)];
-            let n = r.read(&mut piece).await.unwrap();
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&piece[..n]);
-        }
+        let got =
+            super::super::read_in_pieces(MergeCopyData::new(rx), || rng.gen_range(1..70_000)).await;
         writer.await.unwrap();
         got
     }

@@ -71,7 +71,7 @@ super::write_through!(ReadAhead);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
 
     /// Reads through `ReadAhead` in pieces of `piece` bytes until the end of the stream.
     async fn read_all(data: Vec<u8>, piece: usize) -> Vec<u8> {
@@ -81,16 +81,7 @@ mod tests {
                 tx.write_all(part).await.unwrap();
             }
         });
-        let mut r = ReadAhead::new(rx);
-        let mut got = Vec::new();
-        let mut buf = vec![0u8; piece];
-        loop {
-            let n = r.read(&mut buf).await.unwrap();
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
-        }
+        let got = super::super::read_in_pieces(ReadAhead::new(rx), || piece).await;
         writer.await.unwrap();
         got
     }
