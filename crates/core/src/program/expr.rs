@@ -4,7 +4,6 @@ use std::fmt::Write as _;
 
 use arrow_array::{Array, BinaryArray};
 use chrono_tz::Tz;
-use uuid::Uuid;
 
 use super::pii::{mask_reason, Pseudonym};
 use crate::mapping::OnError;
@@ -60,8 +59,7 @@ pub enum Origin {
         separator: String,
     },
     Uuid {
-        namespace: Uuid,
-        table: String,
+        names: transform::UuidNames,
         inputs: Vec<(usize, PgType)>,
     },
 }
@@ -179,11 +177,7 @@ impl Origin {
                 }
                 Ok(Value::Text(out))
             }
-            Origin::Uuid {
-                namespace,
-                table,
-                inputs,
-            } => {
+            Origin::Uuid { names, inputs } => {
                 s.parts.resize(inputs.len(), String::new());
                 for ((input, ty), part) in inputs.iter().zip(s.parts.iter_mut()) {
                     part.clear();
@@ -192,8 +186,7 @@ impl Origin {
                         return Ok(Value::Null);
                     }
                 }
-                let parts = s.parts.iter().map(String::as_str);
-                let id = transform::uuid_v5_with(&mut s.text, namespace, table, parts);
+                let id = names.uuid(s.parts.iter().map(String::as_str));
                 Ok(Value::Uuid(*id.as_bytes()))
             }
         }

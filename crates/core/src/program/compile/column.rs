@@ -149,8 +149,7 @@ impl<'a> Compiler<'a> {
             };
             (
                 Origin::Uuid {
-                    namespace,
-                    table: uuid.table.clone(),
+                    names: crate::transform::UuidNames::new(&namespace, &uuid.table),
                     inputs: inputs?,
                 },
                 typed,
