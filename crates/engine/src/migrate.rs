@@ -752,10 +752,11 @@ impl Job<'_> {
         Ok(rebuilds)
     }
 
-    /// Builds the indexes in parallel, adds the constraints (checks and foreign keys
-    /// `NOT VALID`, which reads nothing), then validates those in parallel. Idempotent, so a
-    /// resumed run killed half-way through it can run it again: existing indexes and
-    /// constraints are kept, and validating a valid constraint does nothing.
+    /// Builds the indexes in parallel, adds the keys and the foreign keys (`NOT VALID`, which
+    /// reads nothing), then, in parallel, adds each table's checks (one scan a table) and
+    /// validates the foreign keys. Idempotent, so a resumed run killed half-way through it can
+    /// run it again: existing indexes and constraints are kept, and validating a valid
+    /// constraint does nothing.
     async fn build_constraints(&self, target: &Client) -> Result<()> {
         let rebuilds = self.rebuilds(target).await?;
         self.observer.event(Event::Phase("building indexes".into()));
@@ -793,9 +794,15 @@ impl Job<'_> {
                 .await
                 .map_err(|e| PgError::db(format!("cannot add a constraint (`{sql}`)"), e))?;
         }
+        // Checks first: adding one locks its table, which the foreign keys' validations of
+        // that table (and of the tables referencing it) then wait for.
+        let checks = rebuilds.iter().filter_map(|r| r.add_checks(&existing));
         let validations = rebuilds.iter().flat_map(|r| r.validations.iter().cloned());
-        self.run_parallel(validations.collect(), "cannot validate a constraint")
-            .await
+        self.run_parallel(
+            checks.chain(validations).collect(),
+            "cannot validate a constraint",
+        )
+        .await
     }
 
     /// Runs independent statements on `--jobs` sessions of the target, each taking the next

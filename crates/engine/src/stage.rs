@@ -256,18 +256,38 @@ pub fn column_list(program: &TableProgram) -> String {
 pub struct Rebuild {
     /// `CREATE INDEX` statements (independent: may run in parallel).
     pub indexes: Vec<String>,
-    /// `ALTER TABLE … ADD CONSTRAINT` for primary keys, unique and exclusion constraints and
-    /// checks (after the indexes; checks `NOT VALID`, validated by `validations`).
+    /// `ALTER TABLE … ADD CONSTRAINT` for primary keys, unique and exclusion constraints
+    /// (after the indexes).
     pub constraints: Vec<String>,
     /// `ALTER TABLE … ADD CONSTRAINT … FOREIGN KEY … NOT VALID` (after every table's keys
     /// exist; validated by `validations`).
     pub foreign_keys: Vec<String>,
-    /// `ALTER TABLE … VALIDATE CONSTRAINT` for every check and foreign key: each scans its
-    /// table, and they may run in parallel (a validation locks its table against other
-    /// validations of it only, and the referenced table against nothing they take).
+    /// `ALTER TABLE … VALIDATE CONSTRAINT` for every foreign key: each scans its table, and
+    /// they may run in parallel (a validation locks its table against other validations of
+    /// it only, and the referenced table against nothing they take).
     pub validations: Vec<String>,
     /// CHECK expressions by constraint name (to find the rows that violate them).
     pub checks: Vec<(String, String)>,
+    /// CHECK constraints as (name, definition), added by [`Rebuild::add_checks`].
+    check_defs: Vec<(String, String)>,
+    /// The staging table.
+    staged_name: String,
+}
+
+impl Rebuild {
+    /// One `ALTER TABLE … ADD CONSTRAINT a CHECK (…), ADD CONSTRAINT b CHECK (…)` for the
+    /// table's checks not in `existing`, validated as they are added: PostgreSQL checks all
+    /// the new checks of one statement in a single scan of the table, where a `VALIDATE
+    /// CONSTRAINT` each would scan it once per check. `None` when there is none to add.
+    pub fn add_checks(&self, existing: &[String]) -> Option<String> {
+        let adds: Vec<String> = self
+            .check_defs
+            .iter()
+            .filter(|(name, _)| !existing.contains(name))
+            .map(|(name, def)| format!("ADD CONSTRAINT {} {def}", quote_ident(name)))
+            .collect();
+        (!adds.is_empty()).then(|| format!("ALTER TABLE {} {}", self.staged_name, adds.join(", ")))
+    }
 }
 
 /// Rewrites a target table's DDL to apply to its staging copy. `staged` maps every target table
@@ -283,7 +303,10 @@ pub async fn rebuild_sql(
     let table = &program.target.name;
     let printed = printed_name(client, schema, table).await?;
     let staged_name = stage.table(table);
-    let mut out = Rebuild::default();
+    let mut out = Rebuild {
+        staged_name: staged_name.clone(),
+        ..Rebuild::default()
+    };
     for idx in &ddl.indexes {
         if idx.constraint_kind == Some('x') {
             continue; // created by its constraint below
@@ -316,14 +339,7 @@ pub async fn rebuild_sql(
             'c' => {
                 let expr = def.trim_start_matches("CHECK ").to_string();
                 out.checks.push((con.name.clone(), expr));
-                out.constraints.push(format!(
-                    "ALTER TABLE {staged_name} ADD CONSTRAINT {} {def} NOT VALID",
-                    quote_ident(&con.name)
-                ));
-                out.validations.push(format!(
-                    "ALTER TABLE {staged_name} VALIDATE CONSTRAINT {}",
-                    quote_ident(&con.name)
-                ));
+                out.check_defs.push((con.name.clone(), def));
             }
             'f' => {
                 let mut def = def;
