@@ -59,7 +59,7 @@ pub enum Origin {
         separator: String,
     },
     Uuid {
-        names: transform::UuidNames,
+        names: Box<transform::UuidNames>,
         inputs: Vec<(usize, PgType)>,
     },
 }

@@ -149,7 +149,7 @@ impl<'a> Compiler<'a> {
             };
             (
                 Origin::Uuid {
-                    names: crate::transform::UuidNames::new(&namespace, &uuid.table),
+                    names: Box::new(crate::transform::UuidNames::new(&namespace, &uuid.table)),
                     inputs: inputs?,
                 },
                 typed,
