@@ -339,3 +339,98 @@ fn views_and_foreign_keys_outside_the_mapping_follow_the_new_tables() {
         "old"
     );
 }
+
+#[test]
+fn orphans_are_rejected_with_their_first_reference_before_any_is_set_null() {
+    // `item` references three tables; its orphans reject the row (NOT NULL references) or
+    // become NULL (`tag_id`, on_error = "null"). Constraints go in name order: the nulling
+    // one first, to show that a row rejected is never also reported nulled.
+    let src = ScratchDb::new("orph_src");
+    let dst = ScratchDb::new("orph_dst");
+    let tables = "CREATE TABLE owner (id int PRIMARY KEY);
+                  CREATE TABLE region (id int PRIMARY KEY);
+                  CREATE TABLE tag (id int PRIMARY KEY);";
+    src.sql(&format!(
+        "{tables}
+         CREATE TABLE item (id int PRIMARY KEY, owner_id int NOT NULL, region_id int NOT NULL,
+                            tag_id int);
+         INSERT INTO owner VALUES (1), (2); INSERT INTO region VALUES (10), (20);
+         INSERT INTO tag VALUES (100);
+         INSERT INTO item VALUES (1, 1, 10, 100), (2, 9, 10, 100), (3, 1, 99, 100),
+                                 (4, 9, 99, 100), (5, 2, 20, 999), (6, 2, 99, 999),
+                                 (7, 2, 20, NULL);"
+    ));
+    dst.sql(&format!(
+        "{tables}
+         CREATE TABLE item (id int PRIMARY KEY, owner_id int NOT NULL, region_id int NOT NULL,
+                            tag_id int,
+                            CONSTRAINT a_tag FOREIGN KEY (tag_id) REFERENCES tag(id),
+                            CONSTRAINT b_owner FOREIGN KEY (owner_id) REFERENCES owner(id),
+                            CONSTRAINT c_region FOREIGN KEY (region_id) REFERENCES region(id));"
+    ));
+    let dir = temp_dir();
+    let mapping = dir.path().join("m.toml");
+    let mut toml = String::from("version = 1\n");
+    for t in ["owner", "region", "tag", "item"] {
+        toml.push_str(&format!(
+            "\n[[tables]]\nsource = \"{t}\"\ncopy_unmapped = true\n"
+        ));
+    }
+    toml.push_str("\n[tables.columns.tag_id]\nfrom = \"tag_id\"\non_error = \"null\"\n");
+    std::fs::write(&mapping, toml).unwrap();
+    let manifest = dir.path().join("run.json");
+    let out = cutover(&[
+        "migrate",
+        "full",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(
+        dst.sql("SELECT string_agg(i::text, ';' ORDER BY id) FROM item i"),
+        "(1,1,10,100);(5,2,20,);(7,2,20,)"
+    );
+    let no =
+        |t: &str, c: &str| format!("orphan reference: no `{t}` row with (id) = the value of ({c})");
+    let filed = dst.sql(
+        "SELECT string_agg(key || '|' || column_name || '|' || reason || '|' || phase, E'\\n' ORDER BY key)
+         FROM _cutover.rejects WHERE table_name = 'item'",
+    );
+    let expected = [
+        format!("[\"2\"]|owner_id|{}|constraint", no("owner", "owner_id")),
+        format!("[\"3\"]|region_id|{}|constraint", no("region", "region_id")),
+        // Orphaned twice: the first reference in constraint order is the reason.
+        format!("[\"4\"]|owner_id|{}|constraint", no("owner", "owner_id")),
+        "[\"5\"]|tag_id|orphan reference set to NULL: no `tag` row matches|nulled".to_string(),
+        format!("[\"6\"]|region_id|{}|constraint", no("region", "region_id")),
+    ];
+    assert_eq!(filed, expected.join("\n"));
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    let item = m["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "public.item")
+        .unwrap();
+    assert_eq!(
+        (
+            item["loaded_rows"].as_u64(),
+            item["rejected_rows"].as_u64(),
+            item["nulled_values"].as_u64()
+        ),
+        (Some(3), Some(4), Some(1)),
+        "{item}"
+    );
+    assert_eq!(
+        dst.sql("SELECT count(*) FROM pg_constraint WHERE conrelid = 'public.item'::regclass AND contype = 'f' AND convalidated"),
+        "3"
+    );
+}

@@ -275,6 +275,12 @@ pub async fn resolve_orphans(
             let Some(d) = ddl.get(&program.target.name) else {
                 continue;
             };
+            // The references whose orphans reject their row go first, in constraint order
+            // (the first orphaned one is the reason); then those whose orphans become NULL,
+            // so that a row rejected is never also reported nulled. One anti-join each: a
+            // single scan with every parent joined is slower (no anti-join under `OR`).
+            let mut rejecting: Vec<(&ForeignKey, String)> = Vec::new();
+            let mut nulling: Vec<(&ForeignKey, String)> = Vec::new();
             for con in &d.constraints {
                 let Some(fk) = &con.references else { continue };
                 let in_target = format!("{}.{}", quote_ident(&fk.schema), quote_ident(&fk.table));
@@ -315,32 +321,37 @@ pub async fn resolve_orphans(
                         .unwrap_or(false)
                 });
                 let cond = orphan_cond(fk, &parent);
+                if matches!(policy, OnError::Null) && nullable {
+                    nulling.push((fk, cond));
+                } else {
+                    rejecting.push((fk, cond));
+                }
+            }
+            for (fk, cond) in rejecting {
                 let what = format!(
                     "orphan reference: no `{}` row with ({}) = the value of ({})",
                     fk.table,
                     fk.ref_columns.join(", "),
                     fk.columns.join(", ")
                 );
-                let n = if matches!(policy, OnError::Null) && nullable {
-                    null_where(client, stage, program, fk, &cond, &mut tallies[i]).await?
-                } else {
-                    let t = stage.table(&program.target.name);
-                    let n = reject_where(
-                        client,
-                        stage,
-                        program,
-                        &format!("ctid IN (SELECT c.ctid FROM {t} c WHERE {cond})"),
-                        &cutover_core::catalog::quote_literal(&what),
-                        &fk.columns.join(","),
-                        &mut tallies[i],
-                    )
-                    .await?;
-                    if n > 0 {
-                        lost.insert(program.target.name.clone());
-                    }
-                    n
-                };
+                let t = stage.table(&program.target.name);
+                let n = reject_where(
+                    client,
+                    stage,
+                    program,
+                    &format!("ctid IN (SELECT c.ctid FROM {t} c WHERE {cond})"),
+                    &cutover_core::catalog::quote_literal(&what),
+                    &fk.columns.join(","),
+                    &mut tallies[i],
+                )
+                .await?;
+                if n > 0 {
+                    lost.insert(program.target.name.clone());
+                }
                 changed += n;
+            }
+            for (fk, cond) in nulling {
+                changed += null_where(client, stage, program, fk, &cond, &mut tallies[i]).await?;
             }
         }
         total += changed;
