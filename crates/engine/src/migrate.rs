@@ -754,7 +754,7 @@ impl Job<'_> {
 
     /// Builds the indexes in parallel, adds the keys and the foreign keys (`NOT VALID`, which
     /// reads nothing), then, in parallel, adds each table's checks (one scan a table) and
-    /// validates the foreign keys. Idempotent, so a resumed run killed half-way through it can
+    /// validates the foreign keys, and gathers each table's statistics (`ANALYZE`). Idempotent, so a resumed run killed half-way through it can
     /// run it again: existing indexes and constraints are kept, and validating a valid
     /// constraint does nothing.
     async fn build_constraints(&self, target: &Client) -> Result<()> {
@@ -802,7 +802,19 @@ impl Job<'_> {
             checks.chain(validations).collect(),
             "cannot validate a constraint",
         )
-        .await
+        .await?;
+
+        // The tables go live with planner statistics: the first queries after the swap are
+        // planned on the new rows, not on an empty table's defaults (autovacuum would get
+        // there, a minute or more later).
+        self.observer
+            .event(Event::Phase("gathering planner statistics".into()));
+        let analyze = self
+            .programs
+            .iter()
+            .map(|p| format!("ANALYZE {}", self.stage.table(&p.target.name)));
+        self.run_parallel(analyze.collect(), "cannot gather statistics")
+            .await
     }
 
     /// Runs independent statements on `--jobs` sessions of the target, each taking the next
