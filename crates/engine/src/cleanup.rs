@@ -278,7 +278,8 @@ pub async fn resolve_orphans(
             // The references whose orphans reject their row go first, in constraint order
             // (the first orphaned one is the reason); then those whose orphans become NULL,
             // so that a row rejected is never also reported nulled. One anti-join each: a
-            // single scan with every parent joined is slower (no anti-join under `OR`).
+            // single scan with every parent joined is slower (no anti-join under `OR`). The
+            // rows are deleted by TID, as in `null_where`.
             let mut rejecting: Vec<(&ForeignKey, String)> = Vec::new();
             let mut nulling: Vec<(&ForeignKey, String)> = Vec::new();
             for con in &d.constraints {
@@ -339,7 +340,7 @@ pub async fn resolve_orphans(
                     client,
                     stage,
                     program,
-                    &format!("ctid IN (SELECT c.ctid FROM {t} c WHERE {cond})"),
+                    &format!("ctid = ANY(ARRAY(SELECT c.ctid FROM {t} c WHERE {cond}))"),
                     &cutover_core::catalog::quote_literal(&what),
                     &fk.columns.join(","),
                     &mut tallies[i],
@@ -366,6 +367,8 @@ pub async fn resolve_orphans(
 }
 
 /// Sets orphan references to NULL, correcting the leaves with the old and new row digests.
+/// The orphans are found once and the rows to change fetched by TID (`ctid = ANY(ARRAY(…))`):
+/// joined on `ctid`, PostgreSQL scanned the whole table a second time for a hash join.
 async fn null_where(
     client: &Client,
     stage: &Stage,
@@ -396,8 +399,10 @@ async fn null_where(
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(
-        "COPY (UPDATE {t} u SET {set} FROM (SELECT c.ctid AS _ctid, {olds} FROM {t} c WHERE {cond}) o
-               WHERE u.ctid = o._ctid RETURNING {ret}) TO STDOUT (FORMAT binary)"
+        "COPY (WITH o AS MATERIALIZED (SELECT c.ctid AS _ctid, {olds} FROM {t} c WHERE {cond})
+               UPDATE {t} u SET {set} FROM o
+               WHERE u.ctid = o._ctid AND u.ctid = ANY(ARRAY(SELECT _ctid FROM o))
+               RETURNING {ret}) TO STDOUT (FORMAT binary)"
     );
     let mut names = target_names(program);
     let n = names.len();
