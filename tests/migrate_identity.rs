@@ -435,9 +435,11 @@ fn orphans_are_rejected_with_their_first_reference_before_any_is_set_null() {
     );
     // The tables went live with planner statistics (only ANALYZE fills pg_statistic).
     assert_eq!(
-        dst.sql("SELECT string_agg(tablename || ':' || n, ',' ORDER BY tablename) FROM (
+        dst.sql(
+            "SELECT string_agg(tablename || ':' || n, ',' ORDER BY tablename) FROM (
                    SELECT tablename, count(*) n FROM pg_stats WHERE schemaname = 'public'
-                   GROUP BY tablename) s"),
+                   GROUP BY tablename) s"
+        ),
         "item:4,owner:1,region:1,tag:1"
     );
 }
