@@ -15,28 +15,89 @@ fn pg_epoch() -> NaiveDateTime {
         .expect("valid date")
 }
 
+const US_PER_HOUR: i64 = 3600 * US_PER_SEC;
+
+/// What this thread knows of the wall-clock hour of the value it converted last.
+#[derive(Clone, Copy)]
+enum Hour {
+    /// Seen once: a second value in the same hour checks whether the whole hour has one offset.
+    Seen,
+    /// Every microsecond of the hour maps to one instant, with this offset.
+    Whole(i32),
+    /// The hour holds a transition (or is out of range): each value is looked up.
+    Split,
+}
+
+thread_local! {
+    static LAST: std::cell::Cell<Option<(Tz, i64, Hour)>> = const { std::cell::Cell::new(None) };
+}
+
 /// `local` (µs since 2000-01-01 00:00:00, wall time in `tz`) as µs since 2000-01-01 00:00:00
 /// UTC. ±infinity (`i64::MIN`/`i64::MAX`) stay as they are.
+///
+/// Rows of a table often come in time order, many to a wall-clock hour. When two values in a
+/// row share an hour and that whole hour has one offset (its first and last microsecond map
+/// to a single instant each, with the same offset: no zone has two transitions within an
+/// hour), the offset is kept for the next values in that hour instead of searching the zone's
+/// transitions again. Values in no particular order cost one comparison more than before.
 pub fn local_to_utc(local: i64, tz: Tz) -> Result<i64, String> {
     if local == i64::MIN || local == i64::MAX {
         return Ok(local);
     }
-    let out_of_range = || format!("timestamp is out of range for time zone {}", tz.name());
-    let wall = pg_epoch()
-        .checked_add_signed(TimeDelta::microseconds(local))
-        .ok_or_else(out_of_range)?;
-    let offset_secs = match offset_at(tz, wall) {
-        Some(offset) => offset,
-        // A gap is at most a day long (Samoa skipped 2011-12-30): the wall time an hour at a
-        // time earlier is in the offset that was in force before the transition.
-        None => (1..=48)
-            .find_map(|h| offset_at(tz, wall.checked_sub_signed(TimeDelta::hours(h))?))
-            .ok_or_else(out_of_range)?,
+    let hour = local.div_euclid(US_PER_HOUR);
+    let known = LAST.get().filter(|(z, h, _)| *z == tz && *h == hour);
+    let offset_secs = match known.map(|(_, _, k)| k) {
+        Some(Hour::Whole(offset)) => offset,
+        Some(Hour::Split) => offset_of(local, tz)?,
+        Some(Hour::Seen) => {
+            let offset = offset_of(local, tz)?;
+            let start = hour * US_PER_HOUR;
+            let whole = match (
+                single_offset(start, tz),
+                single_offset(start + US_PER_HOUR - 1, tz),
+            ) {
+                (Some(a), Some(b)) if a == b && a == offset => Hour::Whole(offset),
+                _ => Hour::Split,
+            };
+            LAST.set(Some((tz, hour, whole)));
+            offset
+        }
+        None => {
+            let offset = offset_of(local, tz)?;
+            LAST.set(Some((tz, hour, Hour::Seen)));
+            offset
+        }
     };
+    let out_of_range = || format!("timestamp is out of range for time zone {}", tz.name());
     local
         .checked_sub(i64::from(offset_secs) * US_PER_SEC)
         .filter(|utc| *utc != i64::MIN && *utc != i64::MAX)
         .ok_or_else(out_of_range)
+}
+
+/// The offset of wall time `local` when it maps to exactly one instant.
+fn single_offset(local: i64, tz: Tz) -> Option<i32> {
+    let wall = pg_epoch().checked_add_signed(TimeDelta::microseconds(local))?;
+    match tz.offset_from_local_datetime(&wall) {
+        LocalResult::Single(o) => Some(o.fix().local_minus_utc()),
+        _ => None,
+    }
+}
+
+/// The UTC offset (seconds east) PostgreSQL applies to wall time `local` in `tz`.
+fn offset_of(local: i64, tz: Tz) -> Result<i32, String> {
+    let out_of_range = || format!("timestamp is out of range for time zone {}", tz.name());
+    let wall = pg_epoch()
+        .checked_add_signed(TimeDelta::microseconds(local))
+        .ok_or_else(out_of_range)?;
+    match offset_at(tz, wall) {
+        Some(offset) => Ok(offset),
+        // A gap is at most a day long (Samoa skipped 2011-12-30): the wall time an hour at a
+        // time earlier is in the offset that was in force before the transition.
+        None => (1..=48)
+            .find_map(|h| offset_at(tz, wall.checked_sub_signed(TimeDelta::hours(h))?))
+            .ok_or_else(out_of_range),
+    }
 }
 
 /// The UTC offset (seconds east) of wall time `wall` in `tz`; the later instant's offset when the
@@ -93,6 +154,44 @@ mod tests {
         ];
         for (wall, tz, want) in cases {
             assert_eq!(local_to_utc(us(wall), *tz), Ok(us(want)), "{wall} in {tz}");
+        }
+    }
+
+    /// The conversion without the remembered hour.
+    fn uncached(local: i64, tz: Tz) -> Result<i64, String> {
+        let offset = offset_of(local, tz)?;
+        local
+            .checked_sub(i64::from(offset) * US_PER_SEC)
+            .ok_or_else(|| "out of range".to_string())
+    }
+
+    #[test]
+    fn the_remembered_hour_gives_the_same_instants_around_every_transition() {
+        use chrono_tz::{
+            America::New_York, America::St_Johns, Asia::Kathmandu, Australia::Lord_Howe,
+            Europe::London, Pacific::Apia, Pacific::Chatham,
+        };
+        // Every 7 min 13 s over four years with transitions of whole, half and quarter hours
+        // and Samoa's skipped day, forwards then backwards (several values an hour: the
+        // remembered hour is used), and the same instants interleaved across zones.
+        let zones = [
+            New_York, St_Johns, Kathmandu, Lord_Howe, London, Apia, Chatham,
+        ];
+        let (from, to) = (us("2010-01-01 00:00:00"), us("2014-01-01 00:00:00"));
+        let step = (7 * 60 + 13) * US_PER_SEC;
+        let times: Vec<i64> = (0..)
+            .map(|i| from + i * step)
+            .take_while(|t| *t < to)
+            .collect();
+        for tz in zones {
+            for &t in times.iter().chain(times.iter().rev()) {
+                assert_eq!(local_to_utc(t, tz), uncached(t, tz), "{t} in {tz}");
+            }
+        }
+        for &t in times.iter().step_by(97) {
+            for tz in zones {
+                assert_eq!(local_to_utc(t, tz), uncached(t, tz), "{t} in {tz}");
+            }
         }
     }
 
