@@ -200,6 +200,13 @@ pub fn migrate_crm(src: &ScratchDb, dst: &ScratchDb, manifest: &Path) -> String 
         .to_str()
         .unwrap()
         .to_string();
+    migrate_mapped(src, dst, Path::new(&mapping), manifest);
+    mapping
+}
+
+/// `migrate full` through `mapping`, writing the manifest to `manifest`; panics unless it
+/// exits 0.
+pub fn migrate_mapped(src: &ScratchDb, dst: &ScratchDb, mapping: &Path, manifest: &Path) {
     let out = cutover(&[
         "migrate",
         "full",
@@ -208,11 +215,10 @@ pub fn migrate_crm(src: &ScratchDb, dst: &ScratchDb, manifest: &Path) -> String 
         "--target",
         &dst.url(),
         "--mapping",
-        &mapping,
+        mapping.to_str().unwrap(),
         "--manifest",
         manifest.to_str().unwrap(),
         "--quiet",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
-    mapping
 }
