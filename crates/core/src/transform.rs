@@ -194,7 +194,7 @@ mod tests {
 
     #[test]
     fn uuid_names_equal_the_uuid_crates_v5_for_every_name_length() {
-        // Names from 1 to 300 bytes cross SHA-1's 55/64-byte block boundaries.
+        // Keys of 0 to 299 bytes: the names cross SHA-1's 55/64-byte block boundaries.
         let ns = Uuid::parse_str("6f0d5b4e-8a53-4c1e-9d2b-3c4a5e6f7a8b").unwrap();
         for table in ["t", "accounts", &"x".repeat(70)] {
             let names = UuidNames::new(&ns, table);

@@ -35,8 +35,8 @@ thread_local! {
 /// `local` (µs since 2000-01-01 00:00:00, wall time in `tz`) as µs since 2000-01-01 00:00:00
 /// UTC. ±infinity (`i64::MIN`/`i64::MAX`) stay as they are.
 ///
-/// Rows of a table often come in time order, many to a wall-clock hour. When two values in a
-/// row share an hour and that whole hour has one offset (its first and last microsecond map
+/// Rows of a table often come in time order, many to a wall-clock hour. When two consecutive
+/// values share an hour and that whole hour has one offset (its first and last microsecond map
 /// to a single instant each, with the same offset: no zone has two transitions within an
 /// hour), the offset is kept for the next values in that hour instead of searching the zone's
 /// transitions again. Values in no particular order cost one comparison more than before.
