@@ -796,7 +796,7 @@ impl Job<'_> {
         }
         // Checks first: adding one locks its table, which the foreign keys' validations of
         // that table (and of the tables referencing it) then wait for.
-        let checks = rebuilds.iter().filter_map(|r| r.add_checks(&existing));
+        let checks = rebuilds.iter().flat_map(|r| r.add_checks(&existing));
         let validations = rebuilds.iter().flat_map(|r| r.validations.iter().cloned());
         self.run_parallel(
             checks.chain(validations).collect(),

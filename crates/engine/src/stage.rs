@@ -278,15 +278,36 @@ impl Rebuild {
     /// One `ALTER TABLE … ADD CONSTRAINT a CHECK (…), ADD CONSTRAINT b CHECK (…)` for the
     /// table's checks not in `existing`, validated as they are added: PostgreSQL checks all
     /// the new checks of one statement in a single scan of the table, where a `VALIDATE
-    /// CONSTRAINT` each would scan it once per check. `None` when there is none to add.
-    pub fn add_checks(&self, existing: &[String]) -> Option<String> {
-        let adds: Vec<String> = self
+    /// CONSTRAINT` each would scan it once per check. A check that already exists (a resumed
+    /// run, possibly of an older version that added checks `NOT VALID`) gets a `VALIDATE
+    /// CONSTRAINT`, which does nothing when it is valid.
+    pub fn add_checks(&self, existing: &[String]) -> Vec<String> {
+        let (present, missing): (Vec<_>, Vec<_>) = self
             .check_defs
             .iter()
-            .filter(|(name, _)| !existing.contains(name))
-            .map(|(name, def)| format!("ADD CONSTRAINT {} {def}", quote_ident(name)))
+            .partition(|(name, _)| existing.contains(name));
+        let mut out: Vec<String> = present
+            .iter()
+            .map(|(name, _)| {
+                format!(
+                    "ALTER TABLE {} VALIDATE CONSTRAINT {}",
+                    self.staged_name,
+                    quote_ident(name)
+                )
+            })
             .collect();
-        (!adds.is_empty()).then(|| format!("ALTER TABLE {} {}", self.staged_name, adds.join(", ")))
+        if !missing.is_empty() {
+            let adds: Vec<String> = missing
+                .iter()
+                .map(|(name, def)| format!("ADD CONSTRAINT {} {def}", quote_ident(name)))
+                .collect();
+            out.push(format!(
+                "ALTER TABLE {} {}",
+                self.staged_name,
+                adds.join(", ")
+            ));
+        }
+        out
     }
 }
 
@@ -387,4 +408,35 @@ pub async fn rebuild_sql(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_are_added_in_one_statement_and_existing_ones_validated() {
+        let r = Rebuild {
+            check_defs: vec![
+                ("a".into(), "CHECK ((x > 0))".into()),
+                ("B c".into(), "CHECK ((y > 0))".into()),
+            ],
+            staged_name: "\"s\".\"t\"".into(),
+            ..Rebuild::default()
+        };
+        assert_eq!(
+            r.add_checks(&[]),
+            ["ALTER TABLE \"s\".\"t\" ADD CONSTRAINT \"a\" CHECK ((x > 0)), ADD CONSTRAINT \"B c\" CHECK ((y > 0))"]
+        );
+        // A resumed run: what exists is validated (a no-op when valid), the rest added.
+        assert_eq!(
+            r.add_checks(&["a".into()]),
+            [
+                "ALTER TABLE \"s\".\"t\" VALIDATE CONSTRAINT \"a\"",
+                "ALTER TABLE \"s\".\"t\" ADD CONSTRAINT \"B c\" CHECK ((y > 0))"
+            ]
+        );
+        assert_eq!(r.add_checks(&["a".into(), "B c".into()]).len(), 2);
+        assert!(Rebuild::default().add_checks(&[]).is_empty());
+    }
 }
