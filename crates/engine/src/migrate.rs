@@ -754,9 +754,9 @@ impl Job<'_> {
 
     /// Builds the indexes in parallel, adds the keys and the foreign keys (`NOT VALID`, which
     /// reads nothing), then, in parallel, adds each table's checks (one scan a table) and
-    /// validates the foreign keys, and gathers each table's statistics (`ANALYZE`). Idempotent, so a resumed run killed half-way through it can
-    /// run it again: existing indexes and constraints are kept, and validating a valid
-    /// constraint does nothing.
+    /// validates the foreign keys, and gathers each table's statistics (`ANALYZE`).
+    /// Idempotent, so a resumed run killed half-way through it can run it again: existing
+    /// indexes and constraints are kept, and validating a valid constraint does nothing.
     async fn build_constraints(&self, target: &Client) -> Result<()> {
         let rebuilds = self.rebuilds(target).await?;
         self.observer.event(Event::Phase("building indexes".into()));

@@ -266,10 +266,9 @@ pub struct Rebuild {
     /// they may run in parallel (a validation locks its table against other validations of
     /// it only, and the referenced table against nothing they take).
     pub validations: Vec<String>,
-    /// CHECK expressions by constraint name (to find the rows that violate them).
+    /// CHECK expressions by constraint name (to find the rows that violate them; added by
+    /// [`Rebuild::add_checks`]).
     pub checks: Vec<(String, String)>,
-    /// CHECK constraints as (name, definition), added by [`Rebuild::add_checks`].
-    check_defs: Vec<(String, String)>,
     /// The staging table.
     staged_name: String,
 }
@@ -283,7 +282,7 @@ impl Rebuild {
     /// CONSTRAINT`, which does nothing when it is valid.
     pub fn add_checks(&self, existing: &[String]) -> Vec<String> {
         let (present, missing): (Vec<_>, Vec<_>) = self
-            .check_defs
+            .checks
             .iter()
             .partition(|(name, _)| existing.contains(name));
         let mut out: Vec<String> = present
@@ -299,7 +298,7 @@ impl Rebuild {
         if !missing.is_empty() {
             let adds: Vec<String> = missing
                 .iter()
-                .map(|(name, def)| format!("ADD CONSTRAINT {} {def}", quote_ident(name)))
+                .map(|(name, expr)| format!("ADD CONSTRAINT {} CHECK {expr}", quote_ident(name)))
                 .collect();
             out.push(format!(
                 "ALTER TABLE {} {}",
@@ -360,7 +359,6 @@ pub async fn rebuild_sql(
             'c' => {
                 let expr = def.trim_start_matches("CHECK ").to_string();
                 out.checks.push((con.name.clone(), expr));
-                out.check_defs.push((con.name.clone(), def));
             }
             'f' => {
                 let mut def = def;
@@ -417,9 +415,9 @@ mod tests {
     #[test]
     fn checks_are_added_in_one_statement_and_existing_ones_validated() {
         let r = Rebuild {
-            check_defs: vec![
-                ("a".into(), "CHECK ((x > 0))".into()),
-                ("B c".into(), "CHECK ((y > 0))".into()),
+            checks: vec![
+                ("a".into(), "((x > 0))".into()),
+                ("B c".into(), "((y > 0))".into()),
             ],
             staged_name: "\"s\".\"t\"".into(),
             ..Rebuild::default()
