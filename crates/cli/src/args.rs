@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// The data half of a PostgreSQL cutover: load a legacy database into a new schema through a
 /// mapping, keep it in step, and prove it complete.
 #[derive(Parser, Debug)]
-#[command(name = "cutover", version, about, long_about = None)]
+#[command(name = "cutover", version, long_about = None)]
 #[command(
     after_help = "Exit codes: 0 success; 1 the run worked and found a problem (differences, \
 BLOCKER findings, a failed gate); 2 usage, configuration, connection or runtime error; 130 interrupted."
@@ -262,4 +262,34 @@ pub struct PseudonymiseArgs {
     /// File holding the pseudonymisation key (at least 16 bytes; a final newline is ignored).
     #[arg(long, value_name = "FILE", requires = "pseudonymise")]
     pub pseudonymise_key_file: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn the_definition_is_consistent_and_help_describes_the_tool_not_the_crate() {
+        Cli::command().debug_assert();
+        let help = Cli::command().render_help().to_string();
+        assert!(
+            help.starts_with("The data half of a PostgreSQL cutover"),
+            "{help}"
+        );
+        for sub in [
+            "plan",
+            "migrate",
+            "reconcile",
+            "validate",
+            "rollback",
+            "finalize",
+        ] {
+            assert!(
+                help.contains(&format!("  {sub} ")),
+                "{sub} missing from:\n{help}"
+            );
+        }
+    }
 }

@@ -47,6 +47,11 @@ impl TableInfo {
         self.columns.iter().find(|c| c.name == name)
     }
 
+    /// `schema.name`, unquoted: how manifests and reports name the table.
+    pub fn dotted(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+
     /// `"schema"."name"`, quoted for SQL.
     pub fn qualified(&self) -> String {
         format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))

@@ -28,6 +28,18 @@ pub struct Manifest {
     pub tables: Vec<TableManifest>,
 }
 
+impl Manifest {
+    /// The entry of the target table `schema.name` (`TableInfo::dotted`).
+    pub fn table(&self, target: &str) -> Option<&TableManifest> {
+        self.tables.iter().find(|t| t.target == target)
+    }
+
+    /// The entry of the target table `schema.name`, to update.
+    pub fn table_mut(&mut self, target: &str) -> Option<&mut TableManifest> {
+        self.tables.iter_mut().find(|t| t.target == target)
+    }
+}
+
 /// What a run did to one table.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TableManifest {

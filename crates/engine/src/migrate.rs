@@ -393,8 +393,8 @@ impl Job<'_> {
             let k = choose_k(t.loaded_rows);
             let folded = t.leaves.fold(k);
             tables.push(TableManifest {
-                source: format!("{}.{}", p.source.schema, p.source.name),
-                target: format!("{}.{}", p.target.schema, p.target.name),
+                source: p.source.dotted(),
+                target: p.target.dotted(),
                 source_rows: t.source_rows,
                 loaded_rows: t.loaded_rows,
                 rejected_rows: t.rejected,
@@ -902,7 +902,7 @@ async fn refuse_foreign_rows(
     }
     let mut foreign = Vec::new();
     for p in programs {
-        let name = format!("{}.{}", p.target.schema, p.target.name);
+        let name = p.target.dotted();
         if created.contains_key(&p.target.name) || loaded.contains(&name) {
             continue;
         }

@@ -148,8 +148,8 @@ pub async fn plan(settings: &Settings, observer: SharedObserver) -> Result<PlanR
             results.lock().expect("plan results lock").insert(
                 i,
                 PlanTable {
-                    source: format!("{}.{}", p.source.schema, p.source.name),
-                    target: format!("{}.{}", p.target.schema, p.target.name),
+                    source: p.source.dotted(),
+                    target: p.target.dotted(),
                     load_order: i + 1,
                     estimated_rows: p.source.estimated_rows,
                     rows_read: done.rows_read,

@@ -205,7 +205,7 @@ impl Cycle<'_> {
         .await?;
 
         let mut out = TableDelta {
-            table: format!("{}.{}", p.target.schema, name),
+            table: p.target.dotted(),
             read: w.rows_read,
             rejected: tally.rejected,
             null_cursor: null_cursor as u64,

@@ -220,11 +220,7 @@ async fn run(
             let lower = since
                 - chrono::Duration::from_std(job.opts.lookback)
                     .map_err(|_| EngineError::config("--lookback is too large"))?;
-            let leaves = manifest.as_mut().and_then(|m| {
-                m.tables
-                    .iter_mut()
-                    .find(|t| t.target == format!("{}.{}", p.target.schema, p.target.name))
-            });
+            let leaves = manifest.as_mut().and_then(|m| m.table_mut(&p.target.dotted()));
             let mut d = job
                 .table(target, &reader, &stage, p, cursor, &lower, job.opts.until.as_ref(), full_xid, leaves)
                 .await
@@ -235,11 +231,7 @@ async fn run(
         }
         if job.opts.deletes != Deletes::Ignore {
             for (i, (p, _)) in tables.iter().enumerate().rev() {
-                let leaves = manifest.as_mut().and_then(|m| {
-                    m.tables
-                        .iter_mut()
-                        .find(|t| t.target == format!("{}.{}", p.target.schema, p.target.name))
-                });
+                let leaves = manifest.as_mut().and_then(|m| m.table_mut(&p.target.dotted()));
                 job.deletes(target, &reader, &stage, p, &mut out[i], leaves)
                     .await
                     .map_err(|e| e.context(format!("deletes of table `{}`", p.target.name)))?;

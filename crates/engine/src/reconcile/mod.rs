@@ -157,10 +157,7 @@ pub async fn reconcile(
             let (report, diffs) = match ctx.table(&src, &dst, p.clone(), ledger).await {
                 Ok(r) => r,
                 Err(e) if e.kind == crate::error::ErrorKind::Interrupted => return Err(e),
-                Err(e) => (
-                    error_report(&format!("{}.{}", p.target.schema, p.target.name), e.message),
-                    Vec::new(),
-                ),
+                Err(e) => (error_report(&p.target.dotted(), e.message), Vec::new()),
             };
             results
                 .lock()
@@ -338,7 +335,7 @@ impl Ctx<'_> {
         ledger: Arc<Ledger>,
     ) -> Result<(TableReport, Vec<DiffRow>)> {
         let started = Instant::now();
-        let name = format!("{}.{}", p.target.schema, p.target.name);
+        let name = p.target.dotted();
         self.observer.event(Event::TableStarted {
             table: p.target.name.clone(),
             estimated_rows: (p.source.estimated_rows.max(0) + p.target.estimated_rows.max(0))
@@ -350,7 +347,7 @@ impl Ctx<'_> {
             .opts
             .against_manifest
             .as_ref()
-            .and_then(|m| m.tables.iter().find(|t| t.target == name))
+            .and_then(|m| m.table(&name))
             .filter(|t| {
                 t.digest_columns
                     == p.target_columns

@@ -56,7 +56,7 @@ pub(super) fn assemble(scopes: Vec<TableScope>, done: Vec<(Task, Found)>) -> Val
                 push(outcome, tally);
             }
             TableOutcome {
-                table: format!("{}.{}", t.info.schema, t.info.name),
+                table: t.info.dotted(),
                 rows,
                 elapsed_ms: scan.elapsed_ms,
                 rules,
