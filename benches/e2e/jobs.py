@@ -76,7 +76,10 @@ def pgloader_prepare(ctx, run_dir):
     load.write_text(f"LOAD DATABASE FROM {pg_url(ctx.src)} INTO {pg_url(db)}\n"
                     "WITH include drop, create tables, create indexes, workers = 2, "
                     "concurrency = 1;\n")
-    return ["pgloader", str(load)]
+    # Debian's pgloader runs SBCL with a 1 GB heap, which its row queues outgrow within
+    # seconds at 5M rows ("Heap exhausted, game over", in every run from 2026-11-22 to
+    # 2026-12-02). SBCL's runtime option gives it 4 GB; the load command is the protocol's.
+    return ["pgloader", "--dynamic-space-size", "4096", str(load)]
 
 
 def reladiff_prepare(pair):
@@ -207,7 +210,7 @@ JOBS = [
         prepare=raw_prepare, check=lambda c, d, o: _indexes_check(c, c.pg.name("dst"))),
     Job("pgcopydb", "pgcopydb clone (2 table jobs, 2 index jobs)", ("contacts",), ("pgcopydb",),
         prepare=pgcopydb_prepare, check=lambda c, d, o: _indexes_check(c, c.pg.name("dst"))),
-    Job("pgloader", "pgloader pg→pg (workers 2, concurrency 1)", ("contacts",), ("pgloader",),
+    Job("pgloader", "pgloader pg→pg (workers 2, concurrency 1, 4 GB heap)", ("contacts",), ("pgloader",),
         prepare=pgloader_prepare, check=lambda c, d, o: _indexes_check(c, c.pg.name("dst"))),
     Job("migrate-identity", "cutover migrate full, identity (target has PK + index)",
         ("contacts",), ("cutover:migrate full",), prepare=identity_prepare,
