@@ -193,8 +193,11 @@ async fn run(
     let (full_run, mut manifest) = latest_full_manifest(target, job.state).await?;
     let full_xid = full_load_xid(target, job.state, full_run.as_deref()).await?;
 
+    // Without JIT: the merge reaches the delta's rows by key, but the planner costs it as a
+    // join over the whole table, which turns on JIT with inlining and optimisation (127 ms
+    // of compiling for the UPDATE of a 50,000-row delta, for nothing in return).
     target
-        .batch_execute("BEGIN")
+        .batch_execute("BEGIN; SET LOCAL jit = off")
         .await
         .map_err(|e| PgError::db("cannot begin the delta-sync transaction", e))?;
     let result = async {
