@@ -81,9 +81,33 @@ fn every_lossless_type_round_trips_through_the_identity_mapping() {
         &dst.url(),
         "--manifest",
         manifest.to_str().unwrap(),
-        "--quiet",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    // The summary says how long each phase took, in the order they ran.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let phases: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("phase "))
+        .skip(2)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let named = |p: &str| phases.iter().position(|l| l.starts_with(p));
+    let order = [
+        "reading catalogs",
+        "loading 1 tables",
+        "building indexes",
+        "swapping the new tables in",
+    ]
+    .map(|p| named(p).unwrap_or_else(|| panic!("no phase `{p}` in:\n{stdout}")));
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{stdout}");
+    assert!(
+        phases.iter().all(|l| l
+            .rsplit(' ')
+            .next()
+            .and_then(|s| s.parse::<f64>().ok())
+            .is_some()),
+        "{stdout}"
+    );
     // Text output of every type is exact (floats print shortest-exact), so equal dumps mean
     // equal values; the binary forms are compared too.
     assert_eq!(dump(&src, "all_types"), dump(&dst, "all_types"));

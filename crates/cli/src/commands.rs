@@ -215,7 +215,7 @@ async fn migrate(
     }
     let progress = Arc::new(Progress::new(global.quiet));
     let started = std::time::Instant::now();
-    let report = migrate_full(&s, opts, progress, shutdown()).await?;
+    let report = migrate_full(&s, opts, progress.clone(), shutdown()).await?;
     if !global.quiet {
         for w in &report.warnings {
             println!("WARNING  {}", cutover_engine::migrate::describe(w));
@@ -251,6 +251,7 @@ async fn migrate(
                 &rows
             )
         );
+        println!("{}", progress.phase_table());
         let loaded: u64 = m.tables.iter().map(|t| t.loaded_rows).sum();
         let rejected: u64 = m.tables.iter().map(|t| t.rejected_rows).sum();
         println!(

@@ -2,6 +2,7 @@
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use cutover_engine::{Event, Observer};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -10,6 +11,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub struct Progress {
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
+    /// Each phase the engine announced and when.
+    phases: Mutex<Vec<(String, Instant)>>,
     quiet: bool,
 }
 
@@ -23,8 +26,34 @@ impl Progress {
         Progress {
             multi: MultiProgress::with_draw_target(target),
             bars: Mutex::new(HashMap::new()),
+            phases: Mutex::new(Vec::new()),
             quiet,
         }
+    }
+
+    /// How long each phase took, in order: until the next one began (the last one: until
+    /// now). What a maintenance window is planned from.
+    pub fn phase_times(&self) -> Vec<(String, Duration)> {
+        let phases = self.phases.lock().expect("phases lock");
+        let now = Instant::now();
+        phases
+            .iter()
+            .enumerate()
+            .map(|(i, (name, start))| {
+                let end = phases.get(i + 1).map_or(now, |(_, next)| *next);
+                (name.clone(), end - *start)
+            })
+            .collect()
+    }
+
+    /// [`Self::phase_times`] as a table of seconds.
+    pub fn phase_table(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .phase_times()
+            .into_iter()
+            .map(|(name, d)| vec![name, format!("{:.1}", d.as_secs_f64())])
+            .collect();
+        render_table(&["phase", "seconds"], &rows)
     }
 
     fn say(&self, line: String) {
@@ -45,6 +74,10 @@ impl Observer for Progress {
             Event::Phase(p) => {
                 tracing::info!(phase = %p, "phase");
                 self.say(format!("» {p}"));
+                self.phases
+                    .lock()
+                    .expect("phases lock")
+                    .push((p, Instant::now()));
             }
             Event::TableStarted {
                 table,
@@ -160,5 +193,28 @@ mod tests {
         );
         assert!(t.contains("a              5"), "{t}");
         assert!(t.contains("long_name  12345"), "{t}");
+    }
+
+    #[test]
+    fn each_phase_lasts_until_the_next_one_begins() {
+        let p = Progress::new(true);
+        assert!(p.phase_times().is_empty());
+        p.event(Event::Phase("loading".into()));
+        std::thread::sleep(Duration::from_millis(120));
+        p.event(Event::Phase("building indexes".into()));
+        std::thread::sleep(Duration::from_millis(20));
+        let times = p.phase_times();
+        let names: Vec<&str> = times.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["loading", "building indexes"]);
+        assert!(times[0].1 >= Duration::from_millis(120), "{times:?}");
+        assert!(times[1].1 >= Duration::from_millis(20), "{times:?}");
+        let table = p.phase_table();
+        assert!(table.starts_with("phase"), "{table}");
+        let loading: f64 = table
+            .lines()
+            .find_map(|l| l.strip_prefix("loading "))
+            .and_then(|rest| rest.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no seconds for loading in {table}"));
+        assert!(loading >= 0.1, "{table}");
     }
 }
