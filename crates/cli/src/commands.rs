@@ -213,7 +213,7 @@ async fn migrate(
         let file = pii.pseudonymise_key_file.as_deref();
         s.pseudonymise = Some(cutover_engine::settings::pseudonymise_key(file)?);
     }
-    let progress = Arc::new(Progress::new(global.quiet));
+    let progress = Arc::new(Progress::new(global.quiet).timing_phases());
     let started = std::time::Instant::now();
     let report = migrate_full(&s, opts, progress.clone(), shutdown()).await?;
     if !global.quiet {

@@ -11,8 +11,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub struct Progress {
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
-    /// Each phase the engine announced and when.
-    phases: Mutex<Vec<(String, Instant)>>,
+    /// Each phase the engine announced and when, if kept ([`Progress::timing_phases`]).
+    phases: Option<Mutex<Vec<(String, Instant)>>>,
     quiet: bool,
 }
 
@@ -26,15 +26,25 @@ impl Progress {
         Progress {
             multi: MultiProgress::with_draw_target(target),
             bars: Mutex::new(HashMap::new()),
-            phases: Mutex::new(Vec::new()),
+            phases: None,
             quiet,
         }
+    }
+
+    /// Keeps when each phase began, for [`Self::phase_times`] (a one-off run: a `--follow`
+    /// loop would keep a row per cycle).
+    pub fn timing_phases(mut self) -> Self {
+        self.phases = Some(Mutex::new(Vec::new()));
+        self
     }
 
     /// How long each phase took, in order: until the next one began (the last one: until
     /// now). What a maintenance window is planned from.
     pub fn phase_times(&self) -> Vec<(String, Duration)> {
-        let phases = self.phases.lock().expect("phases lock");
+        let Some(phases) = &self.phases else {
+            return Vec::new();
+        };
+        let phases = phases.lock().expect("phases lock");
         let now = Instant::now();
         phases
             .iter()
@@ -74,10 +84,12 @@ impl Observer for Progress {
             Event::Phase(p) => {
                 tracing::info!(phase = %p, "phase");
                 self.say(format!("» {p}"));
-                self.phases
-                    .lock()
-                    .expect("phases lock")
-                    .push((p, Instant::now()));
+                if let Some(phases) = &self.phases {
+                    phases
+                        .lock()
+                        .expect("phases lock")
+                        .push((p, Instant::now()));
+                }
             }
             Event::TableStarted {
                 table,
@@ -197,7 +209,10 @@ mod tests {
 
     #[test]
     fn each_phase_lasts_until_the_next_one_begins() {
-        let p = Progress::new(true);
+        let untimed = Progress::new(true);
+        untimed.event(Event::Phase("loading".into()));
+        assert!(untimed.phase_times().is_empty());
+        let p = Progress::new(true).timing_phases();
         assert!(p.phase_times().is_empty());
         p.event(Event::Phase("loading".into()));
         std::thread::sleep(Duration::from_millis(120));
