@@ -16,7 +16,7 @@ DST="$base/$DST_DB"
 
 echo "== building cutover (release)" >&2
 cargo build --release --quiet --bin cutover
-BIN=target/release/cutover
+BIN=${CARGO_TARGET_DIR:-target}/release/cutover
 
 echo "== creating $SRC_DB (legacy CRM, scale $SCALE) and $DST_DB (new CRM schema)" >&2
 for db in $SRC_DB $DST_DB; do

@@ -22,8 +22,8 @@ cleanup() {
 trap cleanup EXIT
 
 cargo build --quiet --bin cutover ${CUTOVER_PROFILE:+--profile $CUTOVER_PROFILE}
-BIN=target/${CUTOVER_PROFILE:-debug}/cutover
-[ "${CUTOVER_PROFILE:-}" = "dev" ] && BIN=target/debug/cutover
+BIN=${CARGO_TARGET_DIR:-target}/${CUTOVER_PROFILE:-debug}/cutover
+[ "${CUTOVER_PROFILE:-}" = "dev" ] && BIN=${CARGO_TARGET_DIR:-target}/debug/cutover
 
 for db in "$SRC_DB" "$A_DB" "$B_DB"; do psql "$SERVER" -X -q -c "CREATE DATABASE $db"; done
 psql "$base/$SRC_DB" -X -q -v ON_ERROR_STOP=1 -f fixtures/crm/source.sql
