@@ -6,6 +6,8 @@ mod delta;
 mod printer;
 mod validate;
 
+use std::time::Duration;
+
 use clap::Parser;
 
 pub use args::Cli;
@@ -55,7 +57,21 @@ pub fn main() -> i32 {
     // connections' tasks live there, and a command reading a COPY stream on the main thread
     // would be woken across threads for every batch of messages (a futex wake and a context
     // switch each: ~25 % of reconcile's client CPU at 5M rows).
-    runtime.block_on(commands::run(cli))
+    runtime.block_on(async {
+        let code = commands::run(cli).await;
+        // Every client is dropped with the command: let the sessions end with a Terminate
+        // message, so the servers' logs show nothing alarming (after Ctrl-C, briefly: the
+        // user asked to stop).
+        let limit = match code {
+            exit::INTERRUPTED => Duration::from_millis(200),
+            _ => Duration::from_secs(2),
+        };
+        let open = cutover_postgres::close_connections(limit).await;
+        if open > 0 {
+            tracing::debug!(open, "connections still open at exit");
+        }
+        code
+    })
 }
 
 fn init_logging(global: &args::Global) {

@@ -17,3 +17,4 @@ mod wire;
 
 pub use conn::{ConnInfo, Role};
 pub use error::{PgError, PgErrorKind};
+pub use login::close_all as close_connections;

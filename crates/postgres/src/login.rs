@@ -3,8 +3,11 @@
 //! say what to fix — classified as configuration errors, so nobody retries a wrong password or
 //! a bad certificate.
 use std::borrow::Cow;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::task::JoinHandle;
 use tokio_postgres::config::{Host, SslMode as DriverMode};
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{Client, Config, Connection, NoTls, Socket};
@@ -62,17 +65,43 @@ where
     Ok(client)
 }
 
-/// Drives a connection on its own task until it closes.
+/// The tasks driving the connections opened so far (finished ones are pruned as new ones
+/// open), for [`close_all`].
+static DRIVERS: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
+
+/// Drives a connection on its own task until it closes: once every handle of its client is
+/// dropped, the driver sends the protocol's Terminate message and closes the socket.
 fn drive<S, T>(connection: Connection<S, T>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "connection closed with an error");
         }
     });
+    let mut drivers = DRIVERS.lock().unwrap_or_else(|e| e.into_inner());
+    drivers.retain(|t| !t.is_finished());
+    drivers.push(task);
+}
+
+/// Waits, at most `limit`, for every connection to close, which it does once its clients are
+/// dropped. Call it when the command is done, before the runtime goes: a process that exits
+/// with its sockets open ends each session without a Terminate message, and the server logs
+/// "unexpected EOF on client connection with an open transaction" or "connection reset by
+/// peer" for every one of them, on the source too, where a DBA watching the log during a
+/// cutover would take them for a failure. Returns the connections still open at the limit.
+pub async fn close_all(limit: Duration) -> usize {
+    let tasks = std::mem::take(&mut *DRIVERS.lock().unwrap_or_else(|e| e.into_inner()));
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut open = 0;
+    for task in tasks {
+        if tokio::time::timeout_at(deadline, task).await.is_err() {
+            open += 1;
+        }
+    }
+    open
 }
 
 /// Connects without TLS over a socket opened here (see [`crate::wire`]) when that is the
