@@ -277,6 +277,55 @@ fn ctrl_c_stops_with_130_and_leaves_the_target_as_it_was() {
 }
 
 #[test]
+fn ctrl_c_cancels_a_busy_source_query_and_abandons_no_session() {
+    let (src, dst) = pair("res_cancel", 1_000);
+    // Another session holds the source table: cutover's read of it waits on the lock, busy.
+    let mut holder = Command::new("psql")
+        .arg(src.url())
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
+        .env("PGAPPNAME", "lock holder")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let stdin = holder.stdin.as_mut().unwrap();
+        writeln!(stdin, "BEGIN; LOCK TABLE big IN ACCESS EXCLUSIVE MODE;").unwrap();
+        stdin.flush().unwrap();
+    }
+    wait_for(
+        &src,
+        "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+                        WHERE a.application_name = 'lock holder' AND l.mode = 'AccessExclusiveLock' AND l.granted)",
+    );
+    let child = spawn(&src, &dst, &["--jobs", "1"], &[]);
+    wait_for(
+        &src,
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = '{}'
+                            AND application_name LIKE 'cutover%' AND wait_event_type = 'Lock')",
+            src.name
+        ),
+    );
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", shown(&out));
+    drop(holder.stdin.take()); // psql ends at end of input: the lock goes
+    assert!(holder.wait().unwrap().success());
+    assert_eq!(dst.sql("SELECT count(*) FROM big"), "1");
+    // The waiting query was cancelled, not left behind a closed socket (the session would be
+    // abandoned once the lock came free): every session ended with Terminate.
+    for db in [&src, &dst] {
+        assert_eq!(cut_off_sessions(db), 0, "database {}", db.name);
+    }
+}
+
+#[test]
 fn a_permanent_error_fails_with_exit_2_and_the_target_unchanged() {
     let src = ScratchDb::new("res_perm_src");
     let dst = ScratchDb::new("res_perm_dst");

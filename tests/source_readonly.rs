@@ -135,33 +135,6 @@ fn plan_migrate_and_reconcile_need_only_select_on_a_read_only_source() {
     // Every session cutover opened ended with a Terminate message: none was abandoned, which
     // the server would have logged ("unexpected EOF on client connection").
     for db in [&src, &dst] {
-        assert_eq!(abandoned_sessions(db), 0, "database {}", db.name);
+        assert_eq!(cut_off_sessions(db), 0, "database {}", db.name);
     }
-}
-
-/// Sessions of `db` that ended without the client's Terminate message, once all have ended.
-fn abandoned_sessions(db: &ScratchDb) -> i64 {
-    let open = format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()",
-        db.name
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while psql_ok(&server_url(), &open).trim() != "0" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "sessions of {} still open",
-            db.name
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    psql_ok(
-        &server_url(),
-        &format!(
-            "SELECT sessions_abandoned FROM pg_stat_database WHERE datname = '{}'",
-            db.name
-        ),
-    )
-    .trim()
-    .parse()
-    .unwrap()
 }

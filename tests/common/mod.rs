@@ -222,3 +222,32 @@ pub fn migrate_mapped(src: &ScratchDb, dst: &ScratchDb, mapping: &Path, manifest
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
 }
+
+/// Sessions of `db` that the client cut off instead of ending them with its Terminate message
+/// (the server logs "unexpected EOF on client connection" or "connection to client lost"),
+/// once all have ended.
+pub fn cut_off_sessions(db: &ScratchDb) -> i64 {
+    let open = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()",
+        db.name
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while psql_ok(&server_url(), &open).trim() != "0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sessions of {} still open",
+            db.name
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    psql_ok(
+        &server_url(),
+        &format!(
+            "SELECT sessions_abandoned + sessions_fatal FROM pg_stat_database WHERE datname = '{}'",
+            db.name
+        ),
+    )
+    .trim()
+    .parse()
+    .unwrap()
+}

@@ -59,12 +59,12 @@ pub fn main() -> i32 {
     // switch each: ~25 % of reconcile's client CPU at 5M rows).
     runtime.block_on(async {
         let code = commands::run(cli).await;
-        // Every client is dropped with the command: let the sessions end with a Terminate
-        // message, so the servers' logs show nothing alarming (after Ctrl-C, briefly: the
-        // user asked to stop).
+        // Every client is dropped with the command: end the sessions properly (busy ones
+        // cancelled), so the servers' logs show nothing alarming. After Ctrl-C, briefly: the
+        // user asked to stop.
         let limit = match code {
-            exit::INTERRUPTED => Duration::from_millis(200),
-            _ => Duration::from_secs(2),
+            exit::INTERRUPTED => Duration::from_secs(1),
+            _ => Duration::from_secs(3),
         };
         let open = cutover_postgres::close_connections(limit).await;
         if open > 0 {

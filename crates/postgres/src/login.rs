@@ -10,11 +10,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinHandle;
 use tokio_postgres::config::{Host, SslMode as DriverMode};
 use tokio_postgres::tls::MakeTlsConnect;
-use tokio_postgres::{Client, Config, Connection, NoTls, Socket};
+use tokio_postgres::{CancelToken, Client, Config, Connection, NoTls, Socket};
 
 use crate::error::{PgError, PgErrorKind};
 use crate::password::{pgpass_password, pgpass_path, Target};
-use crate::tls::{SslMode, Tls, TlsError};
+use crate::tls::{MakeRustls, SslMode, Tls, TlsError};
 use crate::wire::{connect_plain, opens_itself, ALREADY_TIMED_OUT};
 
 /// Connects with `config` (its password not yet looked up in `.pgpass`) and `tls`; `shown` is
@@ -28,7 +28,7 @@ pub async fn open(config: &Config, tls: &Tls, shown: &str) -> Result<Client, PgE
     };
     let first = match mode {
         SslMode::Disable | SslMode::Allow => spawn_plain(&config).await,
-        _ => spawn(&config, connector()?).await,
+        _ => spawn_tls(&config, connector()?).await,
     };
     let err = match first {
         Ok(client) => return Ok(client),
@@ -47,31 +47,49 @@ pub async fn open(config: &Config, tls: &Tls, shown: &str) -> Result<Client, PgE
             tracing::debug!(error = %err, "plain session refused; trying TLS (sslmode=allow)");
             let mut secure = config.into_owned();
             secure.ssl_mode(DriverMode::Require);
-            spawn(&secure, connector()?).await
+            spawn_tls(&secure, connector()?).await
         }
         _ => return Err(describe(err, mode, shown)),
     };
     second.map_err(|e| describe(e, mode, shown))
 }
 
-/// Connects and drives the connection on its own task.
-async fn spawn<T>(config: &Config, tls: T) -> Result<Client, tokio_postgres::Error>
+/// Connects with TLS and drives the connection on its own task.
+async fn spawn_tls(config: &Config, tls: MakeRustls) -> Result<Client, tokio_postgres::Error> {
+    spawn(config, tls.clone(), Some(tls)).await
+}
+
+/// Connects and drives the connection on its own task; `cancel_tls` is how a cancel request
+/// reaches the server (in plain text without it, as libpq sends them).
+async fn spawn<T>(
+    config: &Config,
+    tls: T,
+    cancel_tls: Option<MakeRustls>,
+) -> Result<Client, tokio_postgres::Error>
 where
     T: MakeTlsConnect<Socket>,
     T::Stream: Send + 'static,
 {
     let (client, connection) = config.connect(tls).await?;
-    drive(connection);
+    drive(&client, connection, cancel_tls);
     Ok(client)
 }
 
-/// The tasks driving the connections opened so far (finished ones are pruned as new ones
-/// open), for [`close_all`].
-static DRIVERS: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
+/// The sessions opened so far: the task driving each connection, and what cancels the
+/// session's running query (finished ones are pruned as new ones open), for [`close_all`].
+static DRIVERS: Mutex<Vec<Session>> = Mutex::new(Vec::new());
+
+/// An open session, as [`close_all`] sees it.
+struct Session {
+    driver: JoinHandle<()>,
+    cancel: CancelToken,
+    cancel_tls: Option<MakeRustls>,
+}
 
 /// Drives a connection on its own task until it closes: once every handle of its client is
-/// dropped, the driver sends the protocol's Terminate message and closes the socket.
-fn drive<S, T>(connection: Connection<S, T>)
+/// dropped and its last response has arrived, the driver sends the protocol's Terminate
+/// message and closes the socket.
+fn drive<S, T>(client: &Client, connection: Connection<S, T>, cancel_tls: Option<MakeRustls>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -82,22 +100,50 @@ where
         }
     });
     let mut drivers = DRIVERS.lock().unwrap_or_else(|e| e.into_inner());
-    drivers.retain(|t| !t.is_finished());
-    drivers.push(task);
+    drivers.retain(|s| !s.driver.is_finished());
+    drivers.push(Session {
+        driver: task,
+        cancel: client.cancel_token(),
+        cancel_tls,
+    });
 }
 
-/// Waits, at most `limit`, for every connection to close, which it does once its clients are
-/// dropped. Call it when the command is done, before the runtime goes: a process that exits
-/// with its sockets open ends each session without a Terminate message, and the server logs
-/// "unexpected EOF on client connection with an open transaction" or "connection reset by
-/// peer" for every one of them, on the source too, where a DBA watching the log during a
-/// cutover would take them for a failure. Returns the connections still open at the limit.
+/// How long idle sessions get to close before the ones still busy are cancelled.
+const IDLE_GRACE: Duration = Duration::from_millis(100);
+
+/// Ends every session cutover opened, waiting at most about `limit`. Call it when the command
+/// is done (its clients dropped), before the runtime goes: a process that exits with sockets
+/// open ends each session without a Terminate message, and the server logs "unexpected EOF on
+/// client connection with an open transaction" or "connection to client lost" for every one,
+/// on the source too, where a DBA watching the log during a cutover takes them for a failure.
+///
+/// Idle sessions close at once. A session still busy after a moment runs a query nobody will
+/// read (the COPY of a run that failed or was interrupted): it is cancelled, as libpq cancels,
+/// so that the server stops it with "canceling statement due to user request" rather than
+/// streaming the rest of a table into a closed socket. Returns the sessions still open.
 pub async fn close_all(limit: Duration) -> usize {
-    let tasks = std::mem::take(&mut *DRIVERS.lock().unwrap_or_else(|e| e.into_inner()));
+    let sessions = std::mem::take(&mut *DRIVERS.lock().unwrap_or_else(|e| e.into_inner()));
     let deadline = tokio::time::Instant::now() + limit;
+    let grace = (tokio::time::Instant::now() + IDLE_GRACE).min(deadline);
+    let mut busy = Vec::new();
+    for mut s in sessions {
+        if tokio::time::timeout_at(grace, &mut s.driver).await.is_err() {
+            busy.push(s);
+        }
+    }
+    let cancels = busy.iter().map(|s| async move {
+        let sent = match &s.cancel_tls {
+            Some(tls) => s.cancel.cancel_query(tls.clone()).await,
+            None => s.cancel.cancel_query(NoTls).await,
+        };
+        if let Err(e) = sent {
+            tracing::debug!(error = %e, "cannot cancel a busy session at exit");
+        }
+    });
+    let _ = tokio::time::timeout_at(deadline, futures_util::future::join_all(cancels)).await;
     let mut open = 0;
-    for task in tasks {
-        if tokio::time::timeout_at(deadline, task).await.is_err() {
+    for s in busy {
+        if tokio::time::timeout_at(deadline, s.driver).await.is_err() {
             open += 1;
         }
     }
@@ -110,11 +156,11 @@ pub async fn close_all(limit: Duration) -> usize {
 /// already timed out).
 async fn spawn_plain(config: &Config) -> Result<Client, tokio_postgres::Error> {
     if !opens_itself(config) {
-        return spawn(config, NoTls).await;
+        return spawn(config, NoTls, None).await;
     }
     match connect_plain(config).await {
         Ok(Ok((client, connection))) => {
-            drive(connection);
+            drive(&client, connection, None);
             Ok(client)
         }
         Ok(Err(e)) => Err(e),
@@ -123,7 +169,7 @@ async fn spawn_plain(config: &Config) -> Result<Client, tokio_postgres::Error> {
             if e.kind() == std::io::ErrorKind::TimedOut {
                 config.connect_timeout(ALREADY_TIMED_OUT);
             }
-            spawn(&config, NoTls).await
+            spawn(&config, NoTls, None).await
         }
     }
 }
