@@ -518,3 +518,126 @@ fn a_change_the_text_output_hides_is_still_merged() {
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(rows["public.m"]["updated"], "0", "{out}");
 }
+
+/// Source and target with `u (id, email, modified)`, email unique in the target by `unique_ddl`
+/// (and in the source only when `source_unique`), loaded by `migrate full`.
+fn unique_pair(tag: &str, unique_ddl: &str, source_unique: bool) -> (ScratchDb, ScratchDb) {
+    let src = ScratchDb::new(&format!("{tag}_src"));
+    let dst = ScratchDb::new(&format!("{tag}_dst"));
+    let ddl =
+        "CREATE TABLE u (id int PRIMARY KEY, email text NOT NULL, modified timestamptz NOT NULL)";
+    src.sql(ddl);
+    dst.sql(ddl);
+    dst.sql(unique_ddl);
+    if source_unique {
+        src.sql(unique_ddl);
+    }
+    src.sql(
+        "INSERT INTO u SELECT g, 'u' || g || '@x', now() - interval '1 day' FROM generate_series(1, 50) g",
+    );
+    let out = cutover(&[
+        "migrate",
+        "full",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    (src, dst)
+}
+
+#[test]
+fn rows_that_exchange_unique_values_are_merged_and_the_constraint_is_kept() {
+    let (src, dst) = unique_pair(
+        "ds_swap",
+        "ALTER TABLE u ADD CONSTRAINT u_email_key UNIQUE (email)",
+        true,
+    );
+    dst.sql("COMMENT ON CONSTRAINT u_email_key ON u IS 'one account per address'");
+    // Rows 1 and 2 swap addresses (through a temporary value, as the source's own constraint
+    // demands); row 3 takes row 4's, which takes a new one.
+    src.sql(
+        "BEGIN;
+         UPDATE u SET email = 'tmp', modified = now() WHERE id = 1;
+         UPDATE u SET email = 'u1@x', modified = now() WHERE id = 2;
+         UPDATE u SET email = 'u2@x' WHERE id = 1;
+         UPDATE u SET email = 'new@x', modified = now() WHERE id = 4;
+         UPDATE u SET email = 'u4@x', modified = now() WHERE id = 3;
+         COMMIT;",
+    );
+    let (code, rows, out) = delta(&src.url(), &dst.url(), &["--cursor", "modified"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(rows["public.u"]["updated"], "4", "{out}");
+    assert!(
+        out.contains("exchange values of the unique index `u_email_key`"),
+        "{out}"
+    );
+    let q = "SELECT * FROM u ORDER BY id";
+    assert_eq!(dst.copy_binary(q), src.copy_binary(q));
+    // The constraint is back, as it was.
+    assert_eq!(
+        dst.sql(
+            "SELECT contype, condeferrable, obj_description(oid, 'pg_constraint') FROM pg_constraint
+             WHERE conname = 'u_email_key' AND conrelid = 'u'::regclass"
+        ),
+        "u|f|one account per address"
+    );
+    let (code, _, out) = reconcile(&src.url(), &dst.url(), &[]);
+    assert_eq!(code, Some(0), "{out}");
+}
+
+#[test]
+fn a_real_duplicate_under_a_set_aside_index_fails_the_run_and_changes_nothing() {
+    // The target's unique index is on an expression; the source has no such rule and now holds
+    // two addresses that differ only in case, after an exchange.
+    let (src, dst) = unique_pair(
+        "ds_dup",
+        "CREATE UNIQUE INDEX u_email_lower ON u (lower(email))",
+        false,
+    );
+    src.sql(
+        "UPDATE u SET email = 'u2@x', modified = now() WHERE id = 1;
+         UPDATE u SET email = 'U3@X', modified = now() WHERE id = 2;",
+    );
+    let before = dst.copy_binary("SELECT * FROM u ORDER BY id");
+    let (code, _, out) = delta(&src.url(), &dst.url(), &["--cursor", "modified"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("unique index `u_email_lower`"), "{out}");
+    assert!(out.contains("real duplicate"), "{out}");
+    assert!(
+        out.contains("(lower(email))=(u3@x)"),
+        "names the key: {out}"
+    );
+    assert_eq!(dst.copy_binary("SELECT * FROM u ORDER BY id"), before);
+    assert_eq!(
+        dst.sql(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' AND indexname = 'u_email_lower'"
+        ),
+        "1"
+    );
+}
+
+#[test]
+fn a_unique_index_that_foreign_keys_reference_is_not_set_aside() {
+    let (src, dst) = unique_pair(
+        "ds_swapfk",
+        "ALTER TABLE u ADD CONSTRAINT u_email_key UNIQUE (email);
+         CREATE TABLE mail (id int PRIMARY KEY, address text REFERENCES u (email) DEFERRABLE);",
+        true,
+    );
+    src.sql(
+        "BEGIN;
+         UPDATE u SET email = 'tmp', modified = now() WHERE id = 1;
+         UPDATE u SET email = 'u1@x', modified = now() WHERE id = 2;
+         UPDATE u SET email = 'u2@x' WHERE id = 1;
+         COMMIT;",
+    );
+    let (code, _, out) = delta(&src.url(), &dst.url(), &["--cursor", "modified"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("cannot be set aside for the merge: foreign keys reference it (mail_address_fkey on mail)"),
+        "{out}"
+    );
+    assert_eq!(dst.sql("SELECT email FROM u WHERE id = 1"), "u1@x");
+}

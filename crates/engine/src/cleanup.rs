@@ -65,15 +65,25 @@ pub(crate) async fn copy_returning(
     sql: &str,
     names: &[String],
 ) -> Result<Vec<RecordBatch>> {
-    let stream = client
-        .copy_out(sql)
-        .await
-        .map_err(|e| PgError::db("cannot clean the staging table", e))?;
+    run_returning(client, sql, names, |e| {
+        PgError::db("cannot clean the staging table", e).into()
+    })
+    .await
+}
+
+/// [`copy_returning`], with the statement's own error turned into the engine's by `failed`.
+pub(crate) async fn run_returning(
+    client: &Client,
+    sql: &str,
+    names: &[String],
+    failed: impl Fn(tokio_postgres::Error) -> EngineError,
+) -> Result<Vec<RecordBatch>> {
+    let stream = client.copy_out(sql).await.map_err(&failed)?;
     futures_util::pin_mut!(stream);
     let mut dec = CopyDecoder::new(names, 8192, 8 << 20);
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| PgError::db("cannot clean the staging table", e))?;
+        let chunk = chunk.map_err(&failed)?;
         dec.feed(&chunk, &mut out)
             .map_err(|e| EngineError::runtime(e.to_string()))?;
     }

@@ -21,7 +21,8 @@ use tokio_postgres::Client;
 
 use super::{refresh_entry, window, Deletes, DeltaOptions, OnConflict, TableDelta};
 use crate::cleanup::{
-    copy_returning, key_json, reject_check_violations, resolve_orphans, Parents, TableTally,
+    copy_returning, key_json, reject_check_violations, resolve_orphans, run_returning, Parents,
+    TableTally,
 };
 use crate::error::{EngineError, Result};
 use crate::extract::{copy_out_sql, select_sql};
@@ -44,6 +45,8 @@ pub struct Cycle<'a> {
     pub mapping: &'a Mapping,
     pub mapping_file: String,
     pub ddl: &'a HashMap<String, TableDdl>,
+    /// Unique indexes set aside for the merge (rows of the window exchange their values).
+    pub unique: super::unique::SetAside,
 }
 
 /// `t.k1 = s.k1 AND …` over a program's key columns.
@@ -241,6 +244,7 @@ impl Cycle<'_> {
         let mut conflicts: Vec<String> = Vec::new();
         let mut hasher = RowHasher::default();
 
+        self.unique.before_merge(target, p).await?;
         // Under target-wins, the conflicting rows (whose content would change) are listed and
         // set aside first: the target keeps them.
         if full_xid.is_some() && self.opts.on_conflict == OnConflict::TargetWins {
@@ -305,7 +309,7 @@ impl Cycle<'_> {
                 .map(|c| format!("{c} = s.{c}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let old = copy_returning(
+            let old = run_returning(
                 target,
                 &format!(
                     "COPY (UPDATE {t} x SET {set} FROM {s} s JOIN {t} y ON {on_ys}
@@ -314,6 +318,7 @@ impl Cycle<'_> {
                     qualified_cols(p, "y")
                 ),
                 &with_extras,
+                |e| self.unique.merge_failed(p, e),
             )
             .await?;
             let mut done = Vec::new();
@@ -359,7 +364,7 @@ impl Cycle<'_> {
         // Inserts: the staged rows left whose key the target lacks.
         let cols = column_list(p);
         let on = key_join(p, "t", "s");
-        let inserted = copy_returning(
+        let inserted = run_returning(
             target,
             &format!(
                 "COPY (INSERT INTO {t} ({cols}) SELECT {cols} FROM {s} s
@@ -367,6 +372,7 @@ impl Cycle<'_> {
                        RETURNING {cols}) TO STDOUT (FORMAT binary)"
             ),
             &names(p),
+            |e| self.unique.merge_failed(p, e),
         )
         .await?;
         for b in &inserted {

@@ -11,6 +11,7 @@
 //! children first. The manifest's bucket leaves are kept current row by row (old digest out,
 //! new digest in), so `reconcile --against-manifest` stays valid.
 pub mod merge;
+pub mod unique;
 pub mod window;
 
 use std::collections::HashMap;
@@ -156,8 +157,23 @@ pub async fn delta_sync(
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
         ddl: &resolved.ddl,
+        unique: Default::default(),
     };
-    match run(&job, &mut target, &tables).await {
+    let result = loop {
+        let result = run(&job, &mut target, &tables).await;
+        if result.is_err() {
+            if let Some((table, index)) = job.unique.next_attempt() {
+                observer.event(Event::Warning(format!(
+                    "{table}: rows of this window exchange values of the unique index `{index}`, \
+                     which one statement cannot apply; running again with the index set aside \
+                     for the merge and built again (checked) before the commit"
+                )));
+                continue;
+            }
+        }
+        break result;
+    };
+    match result {
         Ok(report_tables) => Ok(DeltaReport {
             run_id,
             tables: report_tables,
@@ -240,6 +256,7 @@ async fn run(
                     .map_err(|e| e.context(format!("deletes of table `{}`", p.target.name)))?;
             }
         }
+        job.unique.restore(target).await?;
         let marks: Vec<(String, String)> = tables
             .iter()
             .map(|(p, c)| (p.target.name.clone(), c.clone()))
