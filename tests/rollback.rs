@@ -2,6 +2,7 @@
 //! replaces it, `cutover rollback` restores the earlier contents exactly (byte for byte, with
 //! indexes, constraints and serial sequences), and `cutover finalize` drops what rollback needs.
 mod common;
+mod scratch_role;
 
 use common::*;
 
@@ -378,4 +379,93 @@ fn reconcile_after_finalize_still_counts_the_load_rejects() {
         shown(&out),
         std::fs::read_to_string(&report).unwrap_or_default()
     );
+}
+
+/// Everything a table carries besides its columns and data that a swap must not lose: owner,
+/// privileges, row-level security and policies, storage parameters, replica identity, column
+/// statistics settings, extended statistics, publications, comments.
+fn attributes(db: &ScratchDb) -> String {
+    db.sql(
+        "SELECT concat_ws(E'\\n',
+           (SELECT relacl::text || ' owner ' || pg_get_userbyid(relowner) || ' ' || coalesce(reloptions::text, '')
+                   || ' rls ' || relrowsecurity || relforcerowsecurity || ' identity ' || relreplident::text
+            FROM pg_class WHERE oid = 'public.u'::regclass),
+           (SELECT string_agg(attname || ' ' || attstattarget || ' ' || coalesce(attacl::text, '') || ' '
+                   || coalesce(array_to_string(ARRAY(SELECT o FROM unnest(attoptions) o WHERE o LIKE 'n_distinct%'), ','), ''),
+                   '; ' ORDER BY attnum)
+            FROM pg_attribute WHERE attrelid = 'public.u'::regclass AND attnum > 0 AND NOT attisdropped),
+           (SELECT string_agg(polname || ' ' || polpermissive || polcmd::text || ' ' || polroles::regrole[]::text || ' '
+                   || coalesce(pg_get_expr(polqual, polrelid), '') || ' ' || coalesce(pg_get_expr(polwithcheck, polrelid), ''),
+                   '; ' ORDER BY polname)
+            FROM pg_policy WHERE polrelid = 'public.u'::regclass),
+           (SELECT string_agg(stxnamespace::regnamespace || '.' || stxname || ' ' || pg_get_statisticsobjdef(oid), '; ')
+            FROM pg_statistic_ext WHERE stxrelid = 'public.u'::regclass),
+           (SELECT string_agg(p.pubname, '; ') FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+            WHERE r.prrelid = 'public.u'::regclass),
+           'table comment ' || obj_description('public.u'::regclass, 'pg_class'),
+           (SELECT string_agg(ic.relname || ' ' || coalesce(obj_description(ic.oid, 'pg_class'), '-'), '; ' ORDER BY ic.relname)
+            FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = 'public.u'::regclass),
+           (SELECT string_agg(conname || ' ' || coalesce(obj_description(oid, 'pg_constraint'), '-'), '; ' ORDER BY conname)
+            FROM pg_constraint WHERE conrelid = 'public.u'::regclass))",
+    )
+}
+
+#[test]
+fn a_swap_keeps_the_tables_privileges_security_and_settings_and_rollback_too() {
+    let owner = scratch_role::ScratchRole::new("att_own", None, "");
+    let reader = scratch_role::ScratchRole::new("att_read", None, "");
+    let src = ScratchDb::new("att_src");
+    let dst = ScratchDb::new("att_dst");
+    let ddl =
+        "CREATE TABLE u (id int PRIMARY KEY, email text NOT NULL CONSTRAINT u_email_key UNIQUE,
+                               score int CHECK (score >= 0));
+               CREATE INDEX u_score ON u (score);";
+    src.sql(ddl);
+    dst.sql(ddl);
+    src.sql("INSERT INTO u SELECT g, 'u' || g || '@x', g FROM generate_series(1, 100) g");
+    dst.sql(&format!(
+        "INSERT INTO u VALUES (1, 'old@x', 0);
+         ALTER TABLE u OWNER TO {o};
+         GRANT SELECT, INSERT, UPDATE ON u TO {r} WITH GRANT OPTION;
+         GRANT SELECT ON u TO PUBLIC;
+         GRANT UPDATE (score) ON u TO {r};
+         ALTER TABLE u SET (fillfactor = 90, autovacuum_enabled = false);
+         ALTER TABLE u ENABLE ROW LEVEL SECURITY;
+         ALTER TABLE u FORCE ROW LEVEL SECURITY;
+         CREATE POLICY own_rows ON u AS RESTRICTIVE FOR SELECT TO {r} USING (lower(email) <> 'hidden@x');
+         CREATE POLICY new_rows ON u FOR INSERT WITH CHECK (score > 0);
+         ALTER TABLE u REPLICA IDENTITY USING INDEX u_email_key;
+         ALTER TABLE u ALTER COLUMN email SET STATISTICS 500;
+         ALTER TABLE u ALTER COLUMN id SET (n_distinct = -1);
+         CREATE STATISTICS u_stats ON id, score FROM u;
+         SET client_min_messages = error;
+         CREATE PUBLICATION u_pub FOR TABLE u;
+         COMMENT ON TABLE u IS 'accounts';
+         COMMENT ON INDEX u_score IS 'by score';
+         COMMENT ON CONSTRAINT u_email_key ON u IS 'one account per address';
+         COMMENT ON CONSTRAINT u_score_check ON u IS 'no negative scores';",
+        o = owner.name,
+        r = reader.name
+    ));
+    let before = attributes(&dst);
+    assert!(
+        before.contains("u_stats") && before.contains("own_rows"),
+        "{before}"
+    );
+    let dir = temp_dir();
+    let run = migrate(&src, &dst, &dir.path().join("run.json"));
+    assert_eq!(
+        dst.sql("SELECT count(*) FROM u"),
+        "100",
+        "the run's table is in place"
+    );
+    assert_eq!(attributes(&dst), before, "after the swap");
+    let out = rollback(&dst, &run);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(
+        dst.sql("SELECT count(*) FROM u"),
+        "1",
+        "the earlier table is back"
+    );
+    assert_eq!(attributes(&dst), before, "after the rollback");
 }

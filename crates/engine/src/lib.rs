@@ -2,6 +2,7 @@
 //! reconcile, delta-sync, validate. The engine decides policy — what to load, in which order,
 //! what to do with a bad row — and reports progress through an [`observer::Observer`]; it never
 //! formats terminal output.
+pub mod attributes;
 pub mod checkpoint;
 pub mod cleanup;
 pub mod delta;

@@ -149,6 +149,18 @@ pub async fn rollback(
             quote_ident(&p.schema)
         ));
     }
+    // Extended statistics objects stay where they are when their tables move: those of the
+    // run's tables go aside with them, those of the restored tables come back (the swap moved
+    // them to the previous schema).
+    for p in pairs.iter().filter(|p| p.current) {
+        let moves = crate::attributes::move_statistics(&tx, &p.qualified(), None, &aside).await?;
+        sql.extend(moves);
+    }
+    for p in pairs.iter().filter(|p| p.previous) {
+        let old = format!("{}.{}", quote_ident(&prev), quote_ident(&p.name));
+        let moves = crate::attributes::move_statistics(&tx, &old, Some(&prev), &p.schema).await?;
+        sql.extend(moves);
+    }
     let mut sequences = Vec::new();
     for o in &owned {
         let p = &pairs[o.table];

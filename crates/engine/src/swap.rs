@@ -1,7 +1,8 @@
 //! The swap: one short transaction that moves the target's current tables into the run's
 //! `_cutover_prev_<run>` schema, moves the staged tables into the target schema, hands serial
-//! sequences over, recreates triggers, files the rejects and the manifest, and drops the staging
-//! schema. Either all of it happens or none of it does.
+//! sequences over, recreates triggers, gives the new tables their predecessors' privileges and
+//! settings (see [`crate::attributes`]), files the rejects and the manifest, and drops the
+//! staging schema. Either all of it happens or none of it does.
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -98,12 +99,25 @@ pub async fn swap(
     for s in deps.left.iter() {
         tracing::warn!(object = %s, "not re-pointed to the new tables");
     }
+    let staged: Vec<(String, String, String)> = programs
+        .iter()
+        .filter(|p| !created.contains(&p.target.name))
+        .map(|p| {
+            let (schema, name) = (p.target.schema.clone(), p.target.name.clone());
+            (schema, name, stage.table(&p.target.name))
+        })
+        .collect();
+    let attributes = crate::attributes::capture(&tx, &staged, &stage.prev).await?;
+    for s in attributes.left.iter() {
+        tracing::warn!(object = %s, "not carried over to the new table");
+    }
     for s in sql {
         tx.batch_execute(&s)
             .await
             .map_err(err(format!("swap failed at `{s}`")))?;
     }
     crate::dependents::apply(&tx, &deps).await?;
+    crate::attributes::apply(&tx, &attributes).await?;
     tx.execute(
         &format!(
             "INSERT INTO {} (run_id, table_name, key, column_name, reason, phase, key_hash)
