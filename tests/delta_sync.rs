@@ -235,6 +235,11 @@ fn boundary_rows_are_read_once_and_null_cursors_are_reported_not_skipped() {
     let c = &rows["public.child"];
     assert_eq!(c["null_cursor"], "1", "{out}");
     assert_eq!(
+        out.matches("source rows have a NULL `modified`").count(),
+        1,
+        "the warning is printed once: {out}"
+    );
+    assert_eq!(
         c["updated"], "2",
         "the boundary row and the NULL-cursor row: {out}"
     );

@@ -140,7 +140,7 @@ async fn plan(
     output: Option<std::path::PathBuf>,
 ) -> Result<i32, EngineError> {
     let s = settings(global, conn, false)?;
-    let progress = Arc::new(Progress::new(global.quiet));
+    let progress = Arc::new(Progress::for_run(global));
     let report = tokio::select! {
         r = cutover_engine::plan::plan(&s, progress) => r?,
         _ = shutdown() => return Err(EngineError::interrupted()),
@@ -213,7 +213,7 @@ async fn migrate(
         let file = pii.pseudonymise_key_file.as_deref();
         s.pseudonymise = Some(cutover_engine::settings::pseudonymise_key(file)?);
     }
-    let progress = Arc::new(Progress::new(global.quiet).timing_phases());
+    let progress = Arc::new(Progress::for_run(global).timing_phases());
     let started = std::time::Instant::now();
     let report = migrate_full(&s, opts, progress.clone(), shutdown()).await?;
     if !global.quiet {
@@ -388,7 +388,7 @@ async fn reconcile(
         critical,
         against_manifest: manifest,
     };
-    let progress = Arc::new(Progress::new(global.quiet));
+    let progress = Arc::new(Progress::for_run(global));
     let outcome = tokio::select! {
         r = reconcile(&s, &opts, progress) => r?,
         _ = shutdown() => return Err(EngineError::interrupted()),

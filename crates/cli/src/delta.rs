@@ -44,7 +44,7 @@ pub async fn run(global: &Global, args: DeltaArgs) -> Result<i32, EngineError> {
         }
     }
     let interval = parse_duration("--interval", &args.interval)?;
-    let progress = Arc::new(Progress::new(global.quiet));
+    let progress = Arc::new(Progress::for_run(global));
     if !args.follow {
         let report = tokio::select! {
             r = delta_sync(&s, &opts, progress) => r?,

@@ -14,6 +14,9 @@ pub struct Progress {
     /// Each phase the engine announced and when, if kept ([`Progress::timing_phases`]).
     phases: Option<Mutex<Vec<(String, Instant)>>>,
     quiet: bool,
+    /// Warnings also go to the log, as records (`--log-format json`); as text they would
+    /// repeat the printed line.
+    log_warnings: bool,
 }
 
 impl Progress {
@@ -28,7 +31,15 @@ impl Progress {
             bars: Mutex::new(HashMap::new()),
             phases: None,
             quiet,
+            log_warnings: false,
         }
+    }
+
+    /// The progress of a command run with these global options.
+    pub fn for_run(global: &crate::args::Global) -> Self {
+        let mut p = Self::new(global.quiet);
+        p.log_warnings = matches!(global.log_format, crate::args::LogFormat::Json);
+        p
     }
 
     /// Keeps when each phase began, for [`Self::phase_times`] (a one-off run: a `--follow`
@@ -134,7 +145,9 @@ impl Observer for Progress {
                 ));
             }
             Event::Warning(w) => {
-                tracing::warn!(message = %w, "warning");
+                if self.log_warnings {
+                    tracing::warn!(message = %w, "warning");
+                }
                 self.say(format!("warning: {w}"));
             }
         }

@@ -29,7 +29,7 @@ pub async fn run(global: &Global, args: &ValidateArgs) -> Result<i32, EngineErro
             .max(1),
         findings_limit: args.findings_limit,
     };
-    let progress = Arc::new(Progress::new(global.quiet));
+    let progress = Arc::new(Progress::for_run(global));
     let outcome = tokio::select! {
         r = validate(&opts, progress) => r?,
         _ = shutdown() => return Err(EngineError::interrupted()),
