@@ -14,8 +14,8 @@ pub struct Progress {
     /// Each phase the engine announced and when, if kept ([`Progress::timing_phases`]).
     phases: Option<Mutex<Vec<(String, Instant)>>>,
     quiet: bool,
-    /// Warnings also go to the log, as records (`--log-format json`); as text they would
-    /// repeat the printed line.
+    /// Warnings also go to the log as records (`--log-format json`); as text they would
+    /// repeat the printed line, except under `--quiet`, which prints none.
     log_warnings: bool,
 }
 
@@ -145,7 +145,8 @@ impl Observer for Progress {
                 ));
             }
             Event::Warning(w) => {
-                if self.log_warnings {
+                // Printed lines are off under --quiet: the log (CUTOVER_LOG=warn) still has it.
+                if self.log_warnings || self.quiet {
                     tracing::warn!(message = %w, "warning");
                 }
                 self.say(format!("warning: {w}"));
