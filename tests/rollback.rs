@@ -403,6 +403,10 @@ fn attributes(db: &ScratchDb) -> String {
            (SELECT string_agg(p.pubname, '; ') FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
             WHERE r.prrelid = 'public.u'::regclass),
            'table comment ' || obj_description('public.u'::regclass, 'pg_class'),
+           (SELECT string_agg(tgname || ' ' || tgenabled::text, '; ' ORDER BY tgname) FROM pg_trigger
+            WHERE tgrelid = 'public.u'::regclass AND NOT tgisinternal),
+           (SELECT string_agg('clustered on ' || ic.relname, '; ') FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+            WHERE i.indrelid = 'public.u'::regclass AND i.indisclustered),
            (SELECT string_agg(ic.relname || ' ' || coalesce(obj_description(ic.oid, 'pg_class'), '-'), '; ' ORDER BY ic.relname)
             FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = 'public.u'::regclass),
            (SELECT string_agg(conname || ' ' || coalesce(obj_description(oid, 'pg_constraint'), '-'), '; ' ORDER BY conname)
@@ -435,6 +439,11 @@ fn a_swap_keeps_the_tables_privileges_security_and_settings_and_rollback_too() {
          CREATE POLICY own_rows ON u AS RESTRICTIVE FOR SELECT TO {r} USING (lower(email) <> 'hidden@x');
          CREATE POLICY new_rows ON u FOR INSERT WITH CHECK (score > 0);
          ALTER TABLE u REPLICA IDENTITY USING INDEX u_email_key;
+         CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+         CREATE TRIGGER u_audit BEFORE UPDATE ON u FOR EACH ROW EXECUTE FUNCTION touch();
+         CREATE TRIGGER u_touch BEFORE INSERT ON u FOR EACH ROW EXECUTE FUNCTION touch();
+         ALTER TABLE u DISABLE TRIGGER u_audit;
+         ALTER TABLE u CLUSTER ON u_score;
          ALTER TABLE u ALTER COLUMN email SET STATISTICS 500;
          ALTER TABLE u ALTER COLUMN id SET (n_distinct = -1);
          CREATE STATISTICS u_stats ON id, score FROM u;

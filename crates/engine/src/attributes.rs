@@ -1,7 +1,7 @@
 //! What a table carries besides its columns, indexes, constraints and triggers: owner,
 //! privileges (table and column), row-level security and its policies, storage parameters,
-//! replica identity, per-column statistics settings, extended statistics, publications and
-//! comments. A swap puts a new table in place of the old one, and all of these stay with the old
+//! replica identity, disabled triggers, the CLUSTER index, per-column statistics settings,
+//! extended statistics, publications and comments. A swap puts a new table in place of the old one, and all of these stay with the old
 //! table's OID: without them the application's role finds "permission denied" after the flip,
 //! and row-level security is off. They are read from each replaced table before the move and
 //! replayed on the new table after it, inside the swap's transaction.
@@ -173,6 +173,27 @@ pub async fn capture<C: GenericClient>(
             )),
             _ => {}
         }
+        // Triggers are recreated enabled: those disabled (or set to fire only on replicas, or
+        // always) get that state back. And the index CLUSTER uses.
+        let states = tx
+            .query(
+                "SELECT 'ALTER TABLE ' || $2 || CASE t.tgenabled WHEN 'D' THEN ' DISABLE'
+                        WHEN 'R' THEN ' ENABLE REPLICA' ELSE ' ENABLE ALWAYS' END
+                        || ' TRIGGER ' || pg_catalog.quote_ident(t.tgname)
+                 FROM pg_catalog.pg_trigger t
+                 WHERE t.tgrelid = $1 AND NOT t.tgisinternal AND t.tgenabled <> 'O'
+                 UNION ALL
+                 SELECT 'ALTER TABLE ' || $2 || ' CLUSTER ON ' || pg_catalog.quote_ident(ic.relname)
+                 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+                 WHERE i.indrelid = $1 AND i.indisclustered
+                   AND ic.relname IN (SELECT sc.relname FROM pg_catalog.pg_index si
+                                      JOIN pg_catalog.pg_class sc ON sc.oid = si.indexrelid
+                                      WHERE si.indrelid = $3::text::regclass)",
+                &[&oid, &t, staged],
+            )
+            .await
+            .map_err(err)?;
+        s.extend(states.iter().map(|r| r.get::<_, String>(0)));
         let columns = tx
             .query(
                 "SELECT pg_catalog.quote_ident(attname), attstattarget::int4, attoptions
