@@ -478,3 +478,55 @@ fn a_swap_keeps_the_tables_privileges_security_and_settings_and_rollback_too() {
     );
     assert_eq!(attributes(&dst), before, "after the rollback");
 }
+
+#[test]
+fn a_migrating_role_that_cannot_give_the_table_to_its_owner_keeps_it_and_says_so() {
+    // Least privilege: the tables belong to `owner`, which may not create in the schema; the
+    // migration runs as `migrator`, a member of `owner` allowed to create there.
+    let owner = scratch_role::ScratchRole::new("own_nocreate", None, "");
+    let migrator = scratch_role::ScratchRole::new("migrator", None, "");
+    let src = ScratchDb::new("own_src");
+    let dst = ScratchDb::new("own_dst");
+    let ddl = "CREATE TABLE u (id int PRIMARY KEY, email text)";
+    src.sql(ddl);
+    dst.sql(ddl);
+    src.sql("INSERT INTO u SELECT g, 'u' || g FROM generate_series(1, 10) g");
+    dst.sql(&format!(
+        "GRANT {o} TO {m};
+         GRANT CREATE ON DATABASE {db} TO {m};
+         GRANT USAGE, CREATE ON SCHEMA public TO {m};
+         ALTER TABLE u OWNER TO {o};
+         GRANT SELECT ON u TO PUBLIC;",
+        o = owner.name,
+        m = migrator.name,
+        db = dst.name
+    ));
+    let out = cutover(&[
+        "migrate",
+        "full",
+        "--overwrite",
+        "--source",
+        &src.url(),
+        "--target",
+        &migrator.url(&dst.name, false),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert!(
+        shown(&out).contains(&format!(
+            "{} lacks CREATE on the schema, so the new table stays owned by {}",
+            owner.name, migrator.name
+        )),
+        "{}",
+        shown(&out)
+    );
+    assert_eq!(dst.sql("SELECT count(*) FROM u"), "10");
+    assert_eq!(
+        dst.sql("SELECT has_table_privilege('public', 'public.u', 'SELECT')"),
+        "t",
+        "the privileges came over"
+    );
+    assert_eq!(
+        dst.sql("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'public.u'::regclass"),
+        migrator.name
+    );
+}

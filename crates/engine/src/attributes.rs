@@ -45,12 +45,19 @@ pub async fn capture<C: GenericClient>(
     tx.execute("SELECT set_config('search_path', '', true)", &[])
         .await
         .map_err(err)?;
+    let user: String = tx
+        .query_one("SELECT current_user::text", &[])
+        .await
+        .map_err(err)?
+        .get(0);
     let mut out = Attributes::default();
     for (schema, name, staged) in tables {
         let t = format!("{}.{}", quote_ident(schema), quote_ident(name));
         let Some(rel) = tx
             .query_opt(
-                "SELECT c.oid, pg_catalog.pg_get_userbyid(c.relowner) <> current_user,
+                "SELECT c.oid, pg_catalog.pg_get_userbyid(c.relowner) <> current_user
+                          AND ((SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
+                               OR pg_catalog.has_schema_privilege(c.relowner, c.relnamespace, 'CREATE')),
                         pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)),
                         c.reloptions, c.relrowsecurity, c.relforcerowsecurity, c.relreplident::text,
                         (SELECT pg_catalog.quote_ident(ic.relname) FROM pg_catalog.pg_index i
@@ -107,10 +114,14 @@ pub async fn capture<C: GenericClient>(
             let privilege = format!("{} ({})", g.get::<_, String>(2), g.get::<_, String>(0));
             s.push(grant(&privilege, &t, &g.get::<_, String>(1), g.get(3)));
         }
+        let owner: String = rel.get(2);
         if rel.get::<_, bool>(1) {
-            s.push(format!(
-                "ALTER TABLE {t} OWNER TO {}",
-                rel.get::<_, String>(2)
+            s.push(format!("ALTER TABLE {t} OWNER TO {owner}"));
+        } else if owner != quote_ident(&user) {
+            // Only a superuser may give a table to a role without CREATE on its schema.
+            out.left.push(format!(
+                "owner of {t}: {owner} lacks CREATE on the schema, so the new table stays owned by \
+                 {user} (the privileges are carried over)"
             ));
         }
         if let Some(options) = rel.get::<_, Option<Vec<String>>>(3) {
