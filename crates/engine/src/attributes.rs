@@ -207,7 +207,7 @@ pub async fn capture<C: GenericClient>(
         s.extend(states.iter().map(|r| r.get::<_, String>(0)));
         let columns = tx
             .query(
-                "SELECT pg_catalog.quote_ident(attname), attstattarget::int4, attoptions
+                "SELECT pg_catalog.quote_ident(attname), coalesce(attstattarget::int4, -1), attoptions
                  FROM pg_catalog.pg_attribute
                  WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped
                    AND (attstattarget >= 0 OR attoptions IS NOT NULL)
@@ -253,7 +253,9 @@ pub async fn capture<C: GenericClient>(
         }
         let publications = tx
             .query(
-                "SELECT pg_catalog.quote_ident(p.pubname), pr.prqual IS NULL AND pr.prattrs IS NULL
+                "SELECT pg_catalog.quote_ident(p.pubname),
+                        -- row filters and column lists exist from PostgreSQL 15 on
+                        to_jsonb(pr) ->> 'prqual' IS NULL AND to_jsonb(pr) ->> 'prattrs' IS NULL
                  FROM pg_catalog.pg_publication_rel pr
                  JOIN pg_catalog.pg_publication p ON p.oid = pr.prpubid
                  WHERE pr.prrelid = $1 ORDER BY 1",
