@@ -138,3 +138,50 @@ fn plan_migrate_and_reconcile_need_only_select_on_a_read_only_source() {
         assert_eq!(cut_off_sessions(db), 0, "database {}", db.name);
     }
 }
+
+#[test]
+fn a_row_level_security_policy_that_would_hide_source_rows_stops_the_run() {
+    let role = ScratchRole::new("rls", None, "");
+    let src = ScratchDb::new("rls_src");
+    let dst = ScratchDb::new("rls_dst");
+    src.sql(DDL);
+    dst.sql(DDL);
+    src.sql(&format!(
+        "INSERT INTO parent SELECT g, 'p' || g FROM generate_series(1, 10) g;
+         GRANT USAGE ON SCHEMA public TO {r};
+         GRANT SELECT ON ALL TABLES IN SCHEMA public TO {r};
+         ALTER TABLE parent ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY some_rows ON parent FOR SELECT USING (id <= 5);",
+        r = role.name
+    ));
+    let source = role.url(&src.name, false);
+    // Read through the policy, the role would see 5 of the 10 rows, and a reconcile through
+    // the same policy would agree: the run must refuse instead.
+    let out = cutover(&[
+        "migrate",
+        "full",
+        "--source",
+        &source,
+        "--target",
+        &dst.url(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(
+        shown(&out).contains("row-level security policy for table \"parent\""),
+        "{}",
+        shown(&out)
+    );
+    assert_eq!(dst.sql("SELECT count(*) FROM parent"), "0");
+    // A role that bypasses row-level security reads every row.
+    src.sql(&format!("ALTER ROLE {} BYPASSRLS", role.name));
+    let out = cutover(&[
+        "migrate",
+        "full",
+        "--source",
+        &source,
+        "--target",
+        &dst.url(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(dst.sql("SELECT count(*) FROM parent"), "10");
+}

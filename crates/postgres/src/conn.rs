@@ -80,11 +80,19 @@ impl ConnInfo {
             Role::Source => "cutover (source, read-only)",
             Role::Target => "cutover (target)",
         });
+        // Row-level security must not hide rows from cutover: a policy that filtered what the
+        // source hands out (or what a merge may touch) would lose rows without a word, and
+        // reconcile, reading through the same policy, would still say MATCH. Off, PostgreSQL
+        // refuses such a query instead ("query would be affected by row-level security
+        // policy"), as pg_dump has it. Options of the connection string come after, so
+        // `options=-c row_security=on` deliberately reads what the policies show.
         // The engine's own idempotent DDL (IF NOT EXISTS, DROP … CASCADE) raises NOTICEs that
         // would only clutter the output.
-        if config.get_options().is_none() {
-            config.options("-c client_min_messages=warning");
-        }
+        let options = match config.get_options() {
+            Some(given) => format!("-c row_security=off {given}"),
+            None => "-c row_security=off -c client_min_messages=warning".to_string(),
+        };
+        config.options(&options);
         Ok(ConnInfo {
             config,
             role,
