@@ -503,3 +503,59 @@ fn a_target_holding_rows_no_cutover_run_loaded_is_refused_without_overwrite() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
 }
+
+#[test]
+fn inherited_tables_are_blockers_unless_the_parent_is_read_alone() {
+    let src = ScratchDb::new("bad_inh_src");
+    let dst = ScratchDb::new("bad_inh_dst");
+    let ddl = "CREATE TABLE events (id int PRIMARY KEY, what text);
+               CREATE TABLE events_2019 (CHECK (id < 100)) INHERITS (events);";
+    src.sql(ddl);
+    src.sql(
+        "INSERT INTO events VALUES (100, 'now'), (101, 'now');
+         INSERT INTO events_2019 VALUES (1, 'old'), (2, 'old'), (3, 'old');",
+    );
+    dst.sql("CREATE TABLE events (id int PRIMARY KEY, what text)");
+    // Read as it is, the parent would bring its child's rows along.
+    let out = migrate(&src.url(), &dst.url(), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(
+        stderr(&out).contains(
+            "source table `events` is inherited by events_2019: reading it would read their rows too"
+        ),
+        "{}",
+        shown(&out)
+    );
+    assert_eq!(dst.sql("SELECT count(*) FROM events"), "0");
+    // A filter on tableoid reads the parent's own rows.
+    let dir = temp_dir();
+    let mapping = write(
+        dir.path(),
+        "events.toml",
+        "version = 1\n\n[[tables]]\nsource = \"events\"\ncopy_unmapped = true\n\
+         filter = \"tableoid = 'events'::regclass\"\n",
+    );
+    let out = migrate(
+        &src.url(),
+        &dst.url(),
+        &["--mapping", mapping.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(
+        dst.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM events"),
+        "100,101"
+    );
+    // A target parent cannot be replaced without leaving its children behind.
+    dst.sql("CREATE TABLE events_old () INHERITS (events)");
+    let out = migrate(
+        &src.url(),
+        &dst.url(),
+        &["--mapping", mapping.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(
+        stderr(&out).contains("target table `events` is inherited by events_old"),
+        "{}",
+        shown(&out)
+    );
+}

@@ -387,3 +387,27 @@ pub async fn type_exists(client: &Client, schema: &str, name: &str) -> Result<bo
         .map_err(|e| PgError::db("cannot look up a type", e))?;
     Ok(row.get(0))
 }
+
+/// The plain tables of `schema` that other tables inherit from (`INHERITS`, the partitioning of
+/// PostgreSQL before 10), each with its children, qualified. A read of such a table includes
+/// its children's rows; declaratively partitioned tables are not listed.
+pub async fn inheritance_parents(
+    client: &Client,
+    schema: &str,
+) -> Result<HashMap<String, Vec<String>>> {
+    let rows = client
+        .query(
+            "SELECT p.relname::text,
+                    array_agg(child.oid::regclass::text ORDER BY child.oid::regclass::text)
+             FROM pg_catalog.pg_inherits i
+             JOIN pg_catalog.pg_class p ON p.oid = i.inhparent
+             JOIN pg_catalog.pg_namespace n ON n.oid = p.relnamespace
+             JOIN pg_catalog.pg_class child ON child.oid = i.inhrelid
+             WHERE n.nspname = $1 AND p.relkind = 'r'
+             GROUP BY p.relname",
+            &[&schema],
+        )
+        .await
+        .map_err(|e| PgError::db(format!("cannot list the inherited tables of `{schema}`"), e))?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
