@@ -559,3 +559,61 @@ fn inherited_tables_are_blockers_unless_the_parent_is_read_alone() {
         shown(&out)
     );
 }
+
+#[test]
+fn a_partitioned_target_is_a_blocker_of_the_full_load_only() {
+    let src = ScratchDb::new("bad_part_src");
+    let dst = ScratchDb::new("bad_part_dst");
+    let ddl = "CREATE TABLE m (id int, at date NOT NULL, modified timestamptz NOT NULL, PRIMARY KEY (id, at))
+                 PARTITION BY RANGE (at);
+               CREATE TABLE m_2024 PARTITION OF m FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+               CREATE TABLE m_2025 PARTITION OF m FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');";
+    src.sql(ddl);
+    dst.sql(ddl);
+    let rows = "INSERT INTO m VALUES (1, '2024-05-01', now() - interval '1 day'),
+                                     (2, '2025-05-01', now() - interval '1 day')";
+    src.sql(rows);
+    // The swap would put a plain table in its place and leave the partitions behind.
+    let out = migrate(&src.url(), &dst.url(), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(
+        stderr(&out).contains("target table `m` is partitioned"),
+        "{}",
+        shown(&out)
+    );
+    assert_eq!(
+        dst.sql("SELECT relkind FROM pg_class WHERE oid = 'public.m'::regclass"),
+        "p"
+    );
+    // Loaded another way, delta-sync and reconcile work on it in place.
+    dst.sql(rows);
+    src.sql(
+        "UPDATE m SET modified = now() WHERE id = 2; INSERT INTO m VALUES (3, '2025-06-01', now())",
+    );
+    let out = cutover(&[
+        "migrate",
+        "delta-sync",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--cursor",
+        "modified",
+        "--since",
+        "2000-01-01",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let dir = temp_dir();
+    let report = dir.path().join("r.csv");
+    let out = cutover(&[
+        "reconcile",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--output",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(dst.sql("SELECT count(*) FROM m_2025"), "2");
+}

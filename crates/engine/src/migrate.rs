@@ -105,7 +105,7 @@ pub async fn migrate_full(
     observer.event(Event::Phase(
         "reading catalogs and checking the mapping".into(),
     ));
-    let resolved = resolve(settings, &source, &target).await?;
+    let resolved = resolve(settings, &source, &target).await?.for_full_load();
     resolved.refuse_blockers()?;
     if let Some(t) = &opts.drill_fail_after {
         if !resolved.programs.iter().any(|p| &p.target.name == t) {

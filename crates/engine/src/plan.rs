@@ -85,7 +85,7 @@ pub async fn plan(settings: &Settings, observer: SharedObserver) -> Result<PlanR
     observer.event(Event::Phase(
         "reading catalogs and checking the mapping".into(),
     ));
-    let resolved = resolve(settings, &source, &target).await?;
+    let resolved = resolve(settings, &source, &target).await?.for_full_load();
     let mut findings: Vec<PlanFinding> = resolved.findings.iter().map(PlanFinding::from).collect();
     let programs: Vec<Arc<TableProgram>> = resolved.programs.into_iter().map(Arc::new).collect();
     // The mapping's declared column rules, checked by the workers on the transformed rows.

@@ -25,9 +25,18 @@ pub struct Resolved {
     pub findings: Vec<Finding>,
     /// Target tables to create (`--create-tables`), with the source's column definitions.
     pub created: HashMap<String, Vec<ColumnDef>>,
+    /// BLOCKERs of a full load only, which replaces the target tables (see
+    /// [`Resolved::for_full_load`]); other commands read or update them in place.
+    pub swap_blockers: Vec<Finding>,
 }
 
 impl Resolved {
+    /// The resolution as a full load sees it: with the BLOCKERs of replacing the tables.
+    pub fn for_full_load(mut self) -> Self {
+        self.findings.append(&mut self.swap_blockers);
+        self
+    }
+
     /// True when a BLOCKER was found: nothing may be loaded.
     pub fn blocked(&self) -> bool {
         self.findings
@@ -142,6 +151,8 @@ pub async fn resolve(settings: &Settings, source: &Client, target: &Client) -> R
 
     let source_parents = catalog::inheritance_parents(source, &mapping.source_schema).await?;
     let target_parents = catalog::inheritance_parents(target, &mapping.target_schema).await?;
+    let target_partitioned = catalog::partitioned_tables(target, &mapping.target_schema).await?;
+    let mut swap_blockers = Vec::new();
     let mut programs = Vec::new();
     for spec in &mapping.tables {
         let target_name = spec.target.as_deref().unwrap_or(&spec.source);
@@ -151,6 +162,19 @@ pub async fn resolve(settings: &Settings, source: &Client, target: &Client) -> R
             &source_parents,
             &target_parents,
         ));
+        if target_partitioned.iter().any(|t| t == target_name) {
+            swap_blockers.push(Finding {
+                severity: Severity::Blocker,
+                table: Some(target_name.to_string()),
+                column: None,
+                location: None,
+                message: format!(
+                    "target table `{target_name}` is partitioned: a full load swaps a new table in, \
+                     which would not be partitioned (its partitions would stay with the old one); \
+                     load a plain target table, and partition it after the cutover"
+                ),
+            });
+        }
         let Some(s) = src.get(spec.source.as_str()) else {
             findings.push(Finding {
                 severity: Severity::Blocker,
@@ -224,6 +248,7 @@ pub async fn resolve(settings: &Settings, source: &Client, target: &Client) -> R
         ddl,
         findings,
         created,
+        swap_blockers,
     })
 }
 

@@ -411,3 +411,22 @@ pub async fn inheritance_parents(
         .map_err(|e| PgError::db(format!("cannot list the inherited tables of `{schema}`"), e))?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
+
+/// The declaratively partitioned tables of `schema`.
+pub async fn partitioned_tables(client: &Client, schema: &str) -> Result<Vec<String>> {
+    let rows = client
+        .query(
+            "SELECT c.relname::text FROM pg_catalog.pg_class c
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relkind = 'p'",
+            &[&schema],
+        )
+        .await
+        .map_err(|e| {
+            PgError::db(
+                format!("cannot list the partitioned tables of `{schema}`"),
+                e,
+            )
+        })?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}

@@ -295,7 +295,8 @@ impl Cycle<'_> {
         // Updates, in one pass over the target rows the window touches: the target is joined
         // to itself (`y`, read in the statement's snapshot) so that RETURNING gives each
         // replaced row's old content (its digest leaves the leaves) and whether it was a
-        // conflict. Rows whose content is already the staged one are not touched.
+        // conflict. Rows whose content is already the staged one are not touched. A row is its
+        // ctid within its partition: `tableoid` too, or rows of two partitions pair up.
         let non_key: Vec<String> = p
             .target_columns
             .iter()
@@ -313,7 +314,7 @@ impl Cycle<'_> {
                 target,
                 &format!(
                     "COPY (UPDATE {t} x SET {set} FROM {s} s JOIN {t} y ON {on_ys}
-                           WHERE x.ctid = y.ctid AND {distinct}
+                           WHERE x.ctid = y.ctid AND x.tableoid = y.tableoid AND {distinct}
                            RETURNING {}, {conflict}, s.ctid::text) TO STDOUT (FORMAT binary)",
                     qualified_cols(p, "y")
                 ),
