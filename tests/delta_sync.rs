@@ -646,3 +646,30 @@ fn a_unique_index_that_foreign_keys_reference_is_not_set_aside() {
     );
     assert_eq!(dst.sql("SELECT email FROM u WHERE id = 1"), "u1@x");
 }
+
+#[test]
+fn triggers_that_fire_on_the_merged_rows_are_named() {
+    let (src, dst) = small_pair("ds_trig");
+    dst.sql(
+        "CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS
+           'BEGIN NEW.modified := now(); RETURN NEW; END';
+         CREATE TRIGGER child_stamp BEFORE UPDATE ON child FOR EACH ROW EXECUTE FUNCTION stamp();
+         CREATE TRIGGER child_off BEFORE UPDATE ON child FOR EACH ROW EXECUTE FUNCTION stamp();
+         ALTER TABLE child DISABLE TRIGGER child_off;",
+    );
+    src.sql("UPDATE child SET v = 1, modified = now() WHERE id = 1");
+    let (code, _, out) = delta(&src.url(), &dst.url(), &["--cursor", "modified"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("public.child: triggers child_stamp fire on the rows delta-sync writes"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("child_off"),
+        "a disabled trigger is not named: {out}"
+    );
+    assert!(!out.contains("public.parent: triggers"), "{out}");
+    // What the warning is about: the stamp made the row differ from the source.
+    let (code, _, out) = reconcile(&src.url(), &dst.url(), &[]);
+    assert_eq!(code, Some(1), "{out}");
+}

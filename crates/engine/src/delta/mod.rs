@@ -138,6 +138,7 @@ pub async fn delta_sync(
             }
         }
     }
+    warn_of_triggers(&target, &tables, &observer).await?;
     let state = StateSchema::new(&settings.state_schema);
     state.ensure(&target).await?;
     let run_id = crate::migrate::new_run_id();
@@ -188,6 +189,37 @@ pub async fn delta_sync(
             Err(e)
         }
     }
+}
+
+/// Names the user triggers that will fire on the rows the merges write. The full load writes
+/// into bare staging tables; a delta-sync writes into the live target tables, so an
+/// application's trigger (one that stamps a timestamp, say) would change the synced rows and
+/// reconcile would find them different from the source.
+async fn warn_of_triggers(
+    target: &Client,
+    tables: &[(Arc<TableProgram>, String)],
+    observer: &SharedObserver,
+) -> Result<()> {
+    for (p, _) in tables {
+        let row = target
+            .query_one(
+                "SELECT string_agg(pg_catalog.quote_ident(tgname), ', ' ORDER BY tgname)
+                 FROM pg_catalog.pg_trigger
+                 WHERE tgrelid = $1::text::regclass AND NOT tgisinternal AND tgenabled IN ('O', 'A')",
+                &[&p.target.qualified()],
+            )
+            .await
+            .map_err(|e| PgError::db("cannot list the target's triggers", e))?;
+        if let Some(names) = row.get::<_, Option<String>>(0) {
+            observer.event(Event::Warning(format!(
+                "{}: triggers {names} fire on the rows delta-sync writes; one that changes them \
+                 makes the target differ from the source (ALTER TABLE … DISABLE TRIGGER for the \
+                 cutover window, if they are the application's)",
+                p.target.dotted()
+            )));
+        }
+    }
+    Ok(())
 }
 
 async fn run(
