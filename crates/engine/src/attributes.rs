@@ -36,13 +36,8 @@ pub async fn capture<C: GenericClient>(
             e,
         )
     };
-    let saved: String = tx
-        .query_one("SELECT current_setting('search_path')", &[])
-        .await
-        .map_err(err)?
-        .get(0);
     // Expressions (policies) and definitions (statistics) come out schema-qualified.
-    tx.execute("SELECT set_config('search_path', '', true)", &[])
+    let saved = crate::dependents::empty_search_path(tx)
         .await
         .map_err(err)?;
     let user: String = tx
@@ -306,7 +301,7 @@ pub async fn capture<C: GenericClient>(
             }
         }
     }
-    tx.execute("SELECT set_config('search_path', $1, true)", &[&saved])
+    crate::dependents::set_search_path(tx, &saved)
         .await
         .map_err(err)?;
     Ok(out)

@@ -27,14 +27,7 @@ pub async fn capture<C: GenericClient>(tx: &C, tables: &[(String, String)]) -> R
             e,
         )
     };
-    let saved: String = tx
-        .query_one("SELECT current_setting('search_path')", &[])
-        .await
-        .map_err(err)?
-        .get(0);
-    tx.execute("SELECT set_config('search_path', '', true)", &[])
-        .await
-        .map_err(err)?;
+    let saved = empty_search_path(tx).await.map_err(err)?;
     let rels = "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                 JOIN unnest($1::text[], $2::text[]) AS t(s, r) ON t.s = n.nspname AND t.r = c.relname";
     let views = tx
@@ -69,9 +62,7 @@ pub async fn capture<C: GenericClient>(tx: &C, tables: &[(String, String)]) -> R
         )
         .await
         .map_err(err)?;
-    tx.execute("SELECT set_config('search_path', $1, true)", &[&saved])
-        .await
-        .map_err(err)?;
+    set_search_path(tx, &saved).await.map_err(err)?;
     let mut out = Dependents::default();
     for v in &views {
         let name: String = v.get(1);
@@ -94,6 +85,29 @@ pub async fn capture<C: GenericClient>(tx: &C, tables: &[(String, String)]) -> R
             .push(format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def}"));
     }
     Ok(out)
+}
+
+/// Empties the transaction's `search_path`, so that definitions and expressions come out
+/// schema-qualified; returns the one to put back with [`set_search_path`].
+pub(crate) async fn empty_search_path<C: GenericClient>(
+    tx: &C,
+) -> std::result::Result<String, tokio_postgres::Error> {
+    let saved: String = tx
+        .query_one("SELECT current_setting('search_path')", &[])
+        .await?
+        .get(0);
+    set_search_path(tx, "").await?;
+    Ok(saved)
+}
+
+/// Sets the transaction's `search_path`.
+pub(crate) async fn set_search_path<C: GenericClient>(
+    tx: &C,
+    path: &str,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    tx.execute("SELECT set_config('search_path', $1, true)", &[&path])
+        .await
+        .map(|_| ())
 }
 
 /// Replays the captured statements (after the move, in the same transaction).
