@@ -673,3 +673,48 @@ fn triggers_that_fire_on_the_merged_rows_are_named() {
     let (code, _, out) = reconcile(&src.url(), &dst.url(), &[]);
     assert_eq!(code, Some(1), "{out}");
 }
+
+#[test]
+fn new_rows_in_identity_and_serial_tables_merge_and_move_their_sequences_on() {
+    let src = ScratchDb::new("ds_ident_src");
+    let dst = ScratchDb::new("ds_ident_dst");
+    let ddl = "CREATE TABLE g (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text,
+                               modified timestamptz NOT NULL DEFAULT now());
+               CREATE TABLE s (id serial PRIMARY KEY, name text, modified timestamptz NOT NULL DEFAULT now());";
+    src.sql(ddl);
+    dst.sql(ddl);
+    src.sql(
+        "INSERT INTO g (name, modified) SELECT 'g' || n, now() - interval '1 day' FROM generate_series(1, 3) n;
+         INSERT INTO s (name, modified) SELECT 's' || n, now() - interval '1 day' FROM generate_series(1, 3) n;",
+    );
+    let out = cutover(&[
+        "migrate",
+        "full",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    // The legacy system goes on handing out ids from its own sequences.
+    src.sql("INSERT INTO g (name) VALUES ('new'), ('new'); INSERT INTO s (name) VALUES ('new');");
+    let (code, rows, out) = delta(&src.url(), &dst.url(), &["--cursor", "modified"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(rows["public.g"]["inserted"], "2", "{out}");
+    assert_eq!(rows["public.s"]["inserted"], "1", "{out}");
+    let (code, _, out) = reconcile(&src.url(), &dst.url(), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    // After the flip, the application's inserts get ids past the migrated ones.
+    assert_eq!(
+        dst.sql("INSERT INTO g (name) VALUES ('app') RETURNING id"),
+        "6"
+    );
+    assert_eq!(
+        dst.sql("INSERT INTO s (name) VALUES ('app') RETURNING id"),
+        "5"
+    );
+    // And a later run never moves a sequence back.
+    let (code, _, out) = delta(&src.url(), &dst.url(), &["--cursor", "modified"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(dst.sql("SELECT last_value FROM g_id_seq"), "6");
+}

@@ -362,13 +362,14 @@ impl Cycle<'_> {
         out.conflicts = conflicts.len() as u64;
         out.conflict_keys = conflicts;
 
-        // Inserts: the staged rows left whose key the target lacks.
+        // Inserts: the staged rows left whose key the target lacks, with the source's values
+        // also in identity columns (GENERATED ALWAYS refuses them otherwise).
         let cols = column_list(p);
         let on = key_join(p, "t", "s");
         let inserted = run_returning(
             target,
             &format!(
-                "COPY (INSERT INTO {t} ({cols}) SELECT {cols} FROM {s} s
+                "COPY (INSERT INTO {t} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM {s} s
                        WHERE NOT EXISTS (SELECT 1 FROM {t} t WHERE {on})
                        RETURNING {cols}) TO STDOUT (FORMAT binary)"
             ),

@@ -19,8 +19,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use cutover_core::catalog::{quote_ident, quote_literal};
 use cutover_core::digest::Leaves;
 use cutover_core::program::TableProgram;
+use cutover_postgres::catalog::TableDdl;
 use cutover_postgres::state::StateSchema;
 use cutover_postgres::PgError;
 use serde::Serialize;
@@ -191,6 +193,42 @@ pub async fn delta_sync(
     }
 }
 
+/// Moves the serial and identity sequences of the tables that got new rows past the largest
+/// value now in their columns (forward only): the merge inserted the source's own ids, which
+/// the sequences did not hand out, and the application's first inserts after the flip would
+/// otherwise collide with them.
+async fn advance_sequences(
+    target: &Client,
+    ddl: &HashMap<String, TableDdl>,
+    tables: &[(Arc<TableProgram>, String)],
+    out: &[TableDelta],
+) -> Result<()> {
+    for ((p, _), d) in tables.iter().zip(out) {
+        if d.inserted == 0 {
+            continue;
+        }
+        for s in ddl.get(&p.target.name).map_or(&[][..], |t| &t.sequences) {
+            let col = quote_ident(&s.column);
+            target
+                .batch_execute(&format!(
+                    "SELECT pg_catalog.setval({}::regclass, m.v) FROM (SELECT max({col})::int8 AS v FROM {}) m, {} q \
+                     WHERE m.v > q.last_value OR (m.v = q.last_value AND NOT q.is_called)",
+                    quote_literal(&s.sequence),
+                    p.target.qualified(),
+                    s.sequence
+                ))
+                .await
+                .map_err(|e| {
+                    PgError::db(
+                        format!("cannot advance the sequence {} of `{}`", s.sequence, p.target.name),
+                        e,
+                    )
+                })?;
+        }
+    }
+    Ok(())
+}
+
 /// Names the user triggers that will fire on the rows the merges write. The full load writes
 /// into bare staging tables; a delta-sync writes into the live target tables, so an
 /// application's trigger (one that stamps a timestamp, say) would change the synced rows and
@@ -289,6 +327,7 @@ async fn run(
             }
         }
         job.unique.restore(target).await?;
+        advance_sequences(target, job.ddl, tables, &out).await?;
         let marks: Vec<(String, String)> = tables
             .iter()
             .map(|(p, c)| (p.target.name.clone(), c.clone()))
