@@ -57,16 +57,7 @@ fn small_pair(tag: &str) -> (ScratchDb, ScratchDb) {
         "INSERT INTO parent SELECT g, 'p' || g, now() - interval '1 day' FROM generate_series(1, 200) g;
          INSERT INTO child SELECT g, 1 + g % 200, g / 10.0, now() - interval '1 day' FROM generate_series(1, 2000) g;",
     );
-    let out = cutover(&[
-        "migrate",
-        "full",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--quiet",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    migrate_identity(&src, &dst);
     (src, dst)
 }
 
@@ -286,16 +277,7 @@ fn timestamp_cursors_are_read_in_the_source_time_zone() {
         src.name
     ));
     src.sql("INSERT INTO t VALUES (1, 'a', '2024-06-01 08:00'), (2, 'b', '2024-06-01 10:00')");
-    let out = cutover(&[
-        "migrate",
-        "full",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--quiet",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    migrate_identity(&src, &dst);
     src.sql("UPDATE t SET v = v || '!'");
     // 09:00 Tokyo = 00:00 UTC: only row 2 (10:00 local) is in the window.
     let (code, rows, out) = delta(
@@ -492,15 +474,7 @@ fn a_change_the_text_output_hides_is_still_merged() {
         dst.name
     ));
     src.sql("INSERT INTO m VALUES (1, 0, 0, '2020-01-01'), (2, 0, 0, '2020-01-01')");
-    let out = cutover(&[
-        "migrate",
-        "full",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    migrate_identity(&src, &dst);
     let window = ["--cursor", "modified", "--since", "2030-01-01"];
     src.sql("UPDATE m SET x = 0.3, r = 1, modified = '2030-01-01'");
     let (code, rows, out) = delta(&src.url(), &dst.url(), &window);
@@ -540,15 +514,7 @@ fn unique_pair(tag: &str, unique_ddl: &str, source_unique: bool) -> (ScratchDb, 
     src.sql(
         "INSERT INTO u SELECT g, 'u' || g || '@x', now() - interval '1 day' FROM generate_series(1, 50) g",
     );
-    let out = cutover(&[
-        "migrate",
-        "full",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    migrate_identity(&src, &dst);
     (src, dst)
 }
 
@@ -687,15 +653,7 @@ fn new_rows_in_identity_and_serial_tables_merge_and_move_their_sequences_on() {
         "INSERT INTO g (name, modified) SELECT 'g' || n, now() - interval '1 day' FROM generate_series(1, 3) n;
          INSERT INTO s (name, modified) SELECT 's' || n, now() - interval '1 day' FROM generate_series(1, 3) n;",
     );
-    let out = cutover(&[
-        "migrate",
-        "full",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    migrate_identity(&src, &dst);
     // The legacy system goes on handing out ids from its own sequences.
     src.sql("INSERT INTO g (name) VALUES ('new'), ('new'); INSERT INTO s (name) VALUES ('new');");
     let (code, rows, out) = delta(&src.url(), &dst.url(), &["--cursor", "modified"]);

@@ -204,6 +204,20 @@ pub fn migrate_crm(src: &ScratchDb, dst: &ScratchDb, manifest: &Path) -> String 
     mapping
 }
 
+/// `migrate full` with the identity mapping; panics unless it exits 0.
+pub fn migrate_identity(src: &ScratchDb, dst: &ScratchDb) {
+    let out = cutover(&[
+        "migrate",
+        "full",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+}
+
 /// `migrate full` through `mapping`, writing the manifest to `manifest`; panics unless it
 /// exits 0.
 pub fn migrate_mapped(src: &ScratchDb, dst: &ScratchDb, mapping: &Path, manifest: &Path) {
