@@ -297,11 +297,24 @@ impl Cycle<'_> {
         // replaced row's old content (its digest leaves the leaves) and whether it was a
         // conflict. Rows whose content is already the staged one are not touched. A row is its
         // ctid within its partition: `tableoid` too, or rows of two partitions pair up.
+        // A GENERATED ALWAYS identity column takes no value from an UPDATE; nor does the
+        // source's ever change once inserted, so leaving it out of SET loses nothing.
+        let always: Vec<String> = target
+            .query(
+                "SELECT attname::text FROM pg_catalog.pg_attribute
+                 WHERE attrelid = $1::text::regclass AND attidentity = 'a'",
+                &[&t],
+            )
+            .await
+            .map_err(|e| PgError::db("cannot read the identity columns of the target", e))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
         let non_key: Vec<String> = p
             .target_columns
             .iter()
             .enumerate()
-            .filter(|(i, _)| !p.key.contains(i))
+            .filter(|(i, c)| !p.key.contains(i) && !always.contains(&c.name))
             .map(|(_, c)| quote_ident(&c.name))
             .collect();
         if !non_key.is_empty() {
