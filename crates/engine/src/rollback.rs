@@ -8,7 +8,7 @@
 //! Either all of it happens or none of it does. `cutover finalize` drops what was moved aside.
 use std::collections::{HashMap, HashSet};
 
-use cutover_core::catalog::{quote_ident, quote_literal};
+use cutover_core::catalog::quote_ident;
 use cutover_postgres::state::StateSchema;
 use cutover_postgres::{ConnInfo, PgError};
 use tokio_postgres::Transaction;
@@ -175,12 +175,10 @@ pub async fn rollback(
         ));
         if *integer {
             // Forward only: ids handed out since the run stay used.
-            sql.push(format!(
-                "SELECT pg_catalog.setval({}::regclass, m.v) FROM (SELECT max({col})::int8 AS v FROM {}) m, {} s \
-                 WHERE m.v >= s.last_value",
-                quote_literal(&o.sequence),
-                p.qualified(),
-                o.sequence
+            sql.push(crate::swap::advance_sequence_sql(
+                &o.sequence,
+                &p.qualified(),
+                &o.column,
             ));
         }
         sequences.push(format!("{} → {}.{}", o.sequence, p.qualified(), col));

@@ -182,3 +182,14 @@ pub async fn record_watermarks<C: tokio_postgres::GenericClient>(
     }
     Ok(())
 }
+
+/// The statement that moves `sequence` (qualified, as `pg_get_serial_sequence` prints it) past
+/// the largest value of `table`.`column`, forward only: ids it handed out stay used.
+pub(crate) fn advance_sequence_sql(sequence: &str, table: &str, column: &str) -> String {
+    format!(
+        "SELECT pg_catalog.setval({}::regclass, m.v) FROM (SELECT max({})::int8 AS v FROM {table}) m, {sequence} q \
+         WHERE m.v > q.last_value OR (m.v = q.last_value AND NOT q.is_called)",
+        quote_literal(sequence),
+        quote_ident(column)
+    )
+}

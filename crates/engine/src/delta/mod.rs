@@ -19,7 +19,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use cutover_core::catalog::{quote_ident, quote_literal};
 use cutover_core::digest::Leaves;
 use cutover_core::program::TableProgram;
 use cutover_postgres::catalog::TableDdl;
@@ -208,22 +207,17 @@ async fn advance_sequences(
             continue;
         }
         for s in ddl.get(&p.target.name).map_or(&[][..], |t| &t.sequences) {
-            let col = quote_ident(&s.column);
-            target
-                .batch_execute(&format!(
-                    "SELECT pg_catalog.setval({}::regclass, m.v) FROM (SELECT max({col})::int8 AS v FROM {}) m, {} q \
-                     WHERE m.v > q.last_value OR (m.v = q.last_value AND NOT q.is_called)",
-                    quote_literal(&s.sequence),
-                    p.target.qualified(),
-                    s.sequence
-                ))
-                .await
-                .map_err(|e| {
-                    PgError::db(
-                        format!("cannot advance the sequence {} of `{}`", s.sequence, p.target.name),
-                        e,
-                    )
-                })?;
+            let sql =
+                crate::swap::advance_sequence_sql(&s.sequence, &p.target.qualified(), &s.column);
+            target.batch_execute(&sql).await.map_err(|e| {
+                PgError::db(
+                    format!(
+                        "cannot advance the sequence {} of `{}`",
+                        s.sequence, p.target.name
+                    ),
+                    e,
+                )
+            })?;
         }
     }
     Ok(())
