@@ -16,7 +16,9 @@ fn t(stage: &Stage, name: &str) -> String {
 }
 
 /// Creates the checkpoint tables and records the run's horizon and chunk plan (once, at start,
-/// in one transaction).
+/// in one transaction). The leaves (2.9 MB per chunk at the finest level, their sums random)
+/// are stored uncompressed: `pglz` would compress each value whole only to find it saves too
+/// little and give up, 140 ms of the chunk's transaction against 9 ms.
 pub async fn create(
     client: &Client,
     stage: &Stage,
@@ -31,7 +33,9 @@ pub async fn create(
              CREATE TABLE {plan} (table_name text, chunk int, chunks int, from_page bigint, to_page bigint);
              CREATE TABLE {done} (table_name text, chunk int, rows_read bigint, rows_written bigint,
                                   rejected bigint, nulled bigint, leaves bytea);
-             CREATE TABLE {clean} (table_name text, rows bigint, rejected bigint, nulled bigint, leaves bytea);",
+             CREATE TABLE {clean} (table_name text, rows bigint, rejected bigint, nulled bigint, leaves bytea);
+             ALTER TABLE {done} ALTER leaves SET STORAGE EXTERNAL;
+             ALTER TABLE {clean} ALTER leaves SET STORAGE EXTERNAL;",
             meta = t(stage, "_cutover_meta"),
             plan = t(stage, "_cutover_plan"),
             done = t(stage, "_cutover_chunks"),
