@@ -48,8 +48,9 @@ def parse_args(argv):
     if a.delta_rows is not None:
         if not 1 <= a.delta_rows <= a.rows:
             p.error("--delta-rows must be between 1 and --rows")
-        if "delta-sync" not in a.only:
-            p.error("--delta-rows only applies to the delta-sync job, which --only leaves out")
+        if not {"delta-sync", "raw-merge"} & set(a.only):
+            p.error("--delta-rows only applies to the delta-sync and raw-merge jobs, which "
+                    "--only leaves out")
     return a
 
 

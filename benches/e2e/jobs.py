@@ -184,6 +184,26 @@ def delta_prepare(ctx, run_dir):
             "--since", DSYNC_SINCE]
 
 
+def raw_merge_prepare(ctx, run_dir):
+    """What any set-based merge must make the server do, and no more: the changed rows (those
+    delta-sync reads) piped into a temporary table, then one `UPDATE … FROM` it, in one
+    transaction. delta-sync's floor, as the raw pipe is migrate full's."""
+    db = ctx.pg.name("dsync_dst")
+    ctx.pg.create(db, template=ctx.dsync_base)
+    sets = ctx.pg.scalar(db, "select string_agg(format('%I = s.%I', attname, attname), ', ' "
+                             "order by attnum) from pg_attribute where attrelid = "
+                             "'contacts'::regclass and attnum > 0 and not attisdropped "
+                             "and attname <> 'id'")
+    src, dst = shlex.join(ctx.pg.psql_args(ctx.dsync_src)), shlex.join(ctx.pg.psql_args(db))
+    out = (f"copy (select * from contacts where updated_at >= timestamptz '{DSYNC_SINCE}') "
+           "to stdout (format binary)")
+    steps = ["create temp table s (like contacts)", "copy s from stdin (format binary)",
+             f"update contacts c set {sets} from s where c.id = s.id"]
+    script = (f"set -euo pipefail; {src} -c {shlex.quote(out)} | {dst} -1 "
+              + " ".join(f"-c {shlex.quote(q)}" for q in steps))
+    return ["bash", "-c", script]
+
+
 def delta_check(ctx, run_dir, stdout):
     db = ctx.pg.name("dsync_dst")
     n = int(ctx.pg.scalar(db, f"select count(*) from contacts where {ctx.dsync_marker}"))
@@ -236,6 +256,8 @@ JOBS = [
     Job("delta-sync", "cutover migrate delta-sync, 1 % of rows changed", ("dsync",),
         ("cutover:migrate delta-sync", "cutover:migrate full"), prepare=delta_prepare,
         check=delta_check),
+    Job("raw-merge", "raw merge: changed rows piped into a temporary table, one UPDATE … FROM it",
+        ("dsync",), ("cutover:migrate full",), prepare=raw_merge_prepare, check=delta_check),
     Job("validate", "cutover validate, CRM target", ("crm_loaded",), ("cutover:validate",),
         ok_codes=(0, 1), prepare=validate_prepare,
         check=lambda c, d, o: (True, "exit 0 or 1", {})),

@@ -22,7 +22,8 @@ RATIOS = {
     "reconcile-same": ["reladiff-same"],
     "reconcile-manifest": ["reladiff-same", "reconcile-same"],
     "reconcile-diff": ["reladiff-diff"],
-    "delta-sync": ["migrate-identity"],
+    "delta-sync": ["migrate-identity", "raw-merge"],
+    "raw-merge": ["migrate-identity"],
 }
 MEMORY_LIMIT_MB = 300
 

@@ -9,9 +9,10 @@
 #   --repeat R    timed runs of each job, interleaved A B C … A B C … (default 3)
 #   --only LIST   jobs to run (comma-separated); names: raw pgcopydb pgloader migrate-identity
 #                 migrate-crm reladiff-same reconcile-same reconcile-manifest reladiff-diff reconcile-diff
-#                 delta-sync validate. delta-sync and validate are skipped (and said so) when
-#                 the built binary lacks the command.
-#   --delta-rows N  rows the delta-sync job's setup changes, exactly N spread evenly over the
+#                 delta-sync raw-merge validate. delta-sync and validate are skipped (and said
+#                 so) when the built binary lacks the command. raw-merge is delta-sync's floor:
+#                 the changed rows piped into a temporary table and one UPDATE … FROM it.
+#   --delta-rows N  rows the delta-sync (and raw-merge) job's setup changes, exactly N spread evenly over the
 #                 table (default: 1 % of the rows, `id % 100 = 42`); the results file then gets
 #                 the suffix -deltaN (runs at different --rows with the same N sit side by side)
 #   --keep        leave the databases and benches/e2e/work/ for inspection
