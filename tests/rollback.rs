@@ -479,6 +479,46 @@ fn a_swap_keeps_the_tables_privileges_security_and_settings_and_rollback_too() {
     assert_eq!(attributes(&dst), before, "after the rollback");
 }
 
+fn persistence(db: &ScratchDb) -> String {
+    db.sql(
+        "SELECT string_agg(relname || ' ' || relpersistence::text, ', ' ORDER BY relname)
+         FROM pg_class WHERE relnamespace = 'public'::regnamespace",
+    )
+}
+
+#[test]
+fn unlogged_tables_stay_unlogged_through_the_swap_and_the_rollback() {
+    let src = ScratchDb::new("unl_src");
+    let dst = ScratchDb::new("unl_dst");
+    src.sql(
+        "CREATE TABLE sessions (id int PRIMARY KEY, token text);
+         CREATE TABLE hits (id int PRIMARY KEY, session_id int REFERENCES sessions(id));
+         INSERT INTO sessions SELECT g, 't' || g FROM generate_series(1, 100) g;
+         INSERT INTO hits SELECT g, g FROM generate_series(1, 50) g;",
+    );
+    // The referencing table too: a logged table may not reference an unlogged one.
+    dst.sql(
+        "CREATE UNLOGGED TABLE sessions (id int PRIMARY KEY, token text);
+         CREATE UNLOGGED TABLE hits (id int PRIMARY KEY, session_id int REFERENCES sessions(id));
+         CREATE INDEX hits_session ON hits (session_id);
+         INSERT INTO sessions VALUES (1000, 'old');",
+    );
+    let before = persistence(&dst);
+    assert_eq!(
+        before,
+        "hits u, hits_pkey u, hits_session u, sessions u, sessions_pkey u"
+    );
+    let dir = temp_dir();
+    let run = migrate(&src, &dst, &dir.path().join("run.json"));
+    assert_eq!(dst.sql("SELECT count(*) FROM sessions"), "100");
+    assert_eq!(dst.sql("SELECT count(*) FROM hits"), "50");
+    assert_eq!(persistence(&dst), before, "after the swap");
+    let out = rollback(&dst, &run);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(dst.sql("SELECT token FROM sessions"), "old");
+    assert_eq!(persistence(&dst), before, "after the rollback");
+}
+
 #[test]
 fn a_migrating_role_that_cannot_give_the_table_to_its_owner_keeps_it_and_says_so() {
     // Least privilege: the tables belong to `owner`, which may not create in the schema; the

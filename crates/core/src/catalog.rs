@@ -39,6 +39,9 @@ pub struct TableInfo {
     /// The table's tablespace when it is not the database's default.
     #[serde(default)]
     pub tablespace: Option<String>,
+    /// `UNLOGGED` (`relpersistence = 'u'`): not WAL-logged, not replicated, emptied by a crash.
+    #[serde(default)]
+    pub unlogged: bool,
 }
 
 impl TableInfo {

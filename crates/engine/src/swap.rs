@@ -46,10 +46,20 @@ pub async fn swap(
         .map_err(|e| PgError::db("cannot begin the swap transaction", e))?;
     let err = |what: String| move |e| PgError::db(what, e);
     let target = quote_ident(&stage.target_schema);
-    let mut sql = vec![
-        "SET LOCAL lock_timeout = '60s'".to_string(),
-        format!("CREATE SCHEMA {}", quote_ident(&stage.prev)),
-    ];
+    let mut sql = vec!["SET LOCAL lock_timeout = '60s'".to_string()];
+    // An UNLOGGED target table stays unlogged (not replicated, emptied by a crash: the team's
+    // choice). The staged table was loaded logged, so that a crash before the swap cannot
+    // empty it behind the run's checkpoints; it is rewritten unlogged here, in the swap's
+    // transaction, before any live table is locked. Referencing tables first: a logged table
+    // may not reference an unlogged one (`programs` has the referenced ones first).
+    sql.extend(
+        programs
+            .iter()
+            .rev()
+            .filter(|p| p.target.unlogged && !created.contains(&p.target.name))
+            .map(|p| format!("ALTER TABLE {} SET UNLOGGED", stage.table(&p.target.name))),
+    );
+    sql.push(format!("CREATE SCHEMA {}", quote_ident(&stage.prev)));
     let empty = TableDdl::default();
     for p in programs
         .iter()

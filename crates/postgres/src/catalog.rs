@@ -12,7 +12,8 @@ use crate::error::{PgError, Result};
 pub async fn tables(client: &Client, schema: &str) -> Result<Vec<TableInfo>> {
     let rows = client
         .query(
-            "SELECT c.oid::int8, c.relname, c.reltuples::int8, c.relpages::int8, ts.spcname::text
+            "SELECT c.oid::int8, c.relname, c.reltuples::int8, c.relpages::int8, ts.spcname::text,
+                    c.relpersistence = 'u'
              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
              LEFT JOIN pg_catalog.pg_tablespace ts ON ts.oid = c.reltablespace
              WHERE n.nspname = $1 AND c.relkind IN ('r','p') AND NOT c.relispartition
@@ -36,6 +37,7 @@ pub async fn tables(client: &Client, schema: &str) -> Result<Vec<TableInfo>> {
                 estimated_rows: r.get(2),
                 pages: r.get(3),
                 tablespace: r.get(4),
+                unlogged: r.get(5),
             }
         })
         .collect())

@@ -275,6 +275,7 @@ fn identity_maps_every_table_with_copy_unmapped() {
         estimated_rows: 0,
         pages: 0,
         tablespace: None,
+        unlogged: false,
     };
     let m = identity(&[table("a"), table("b")], "public", "crm");
     assert_eq!(m.version, 1);

@@ -72,6 +72,7 @@ pub fn table(schema: &str, name: &str, columns: Vec<ColumnInfo>, pk: &[&str]) ->
         estimated_rows: -1,
         pages: 0,
         tablespace: None,
+        unlogged: false,
     }
 }
 

@@ -41,6 +41,7 @@ fn table(columns: &[(&str, PgType)]) -> TableInfo {
         estimated_rows: 0,
         pages: 0,
         tablespace: None,
+        unlogged: false,
     }
 }
 
