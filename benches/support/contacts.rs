@@ -59,6 +59,7 @@ pub fn table() -> TableInfo {
         estimated_rows: -1,
         pages: 0,
         tablespace: None,
+        unlogged: false,
     }
 }
 

@@ -97,6 +97,7 @@ fn table(name: &str, columns: Vec<ColumnInfo>) -> TableInfo {
         estimated_rows: -1,
         pages: 0,
         tablespace: None,
+        unlogged: false,
     }
 }
 
