@@ -617,3 +617,103 @@ fn a_partitioned_target_is_a_blocker_of_the_full_load_only() {
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
     assert_eq!(dst.sql("SELECT count(*) FROM m_2025"), "2");
 }
+
+/// `(column, reason, count)` of the target's rejects, one per line.
+fn reject_counts(dst: &ScratchDb) -> String {
+    dst.sql(
+        "SELECT string_agg(format('%s|%s|%s', column_name, reason, n), E'\\n' ORDER BY column_name, reason)
+         FROM (SELECT column_name, reason, count(*) n FROM _cutover.rejects GROUP BY 1, 2) r",
+    )
+}
+
+#[test]
+fn values_a_domain_refuses_are_rejects_of_the_full_load_and_of_delta_sync() {
+    let src = ScratchDb::new("bad_domain_src");
+    let dst = ScratchDb::new("bad_domain_dst");
+    src.sql(
+        "CREATE TABLE t (id int PRIMARY KEY, v int, e text, n text, m numeric, modified timestamptz);
+         INSERT INTO t SELECT g, g - 3, CASE WHEN g % 10 = 0 THEN 'bad' ELSE 'a' || g || '@x.com' END,
+                              CASE WHEN g % 7 = 0 THEN NULL ELSE 'x' END, CASE WHEN g = 4 THEN 1 ELSE g END,
+                              '2024-01-01'
+         FROM generate_series(1, 40) g;",
+    );
+    // Checks of a domain, of a domain over a domain, and a NOT NULL domain: COPY refuses each
+    // on the first bad value.
+    dst.sql(
+        "CREATE DOMAIN pos AS int CHECK (VALUE > 0);
+         CREATE DOMAIN email AS text CHECK (VALUE LIKE '%@%') CHECK (length(VALUE) > 3);
+         CREATE DOMAIN nn AS text NOT NULL;
+         CREATE DOMAIN small AS numeric(10,2) CHECK (VALUE < 35);
+         CREATE DOMAIN smallish AS small CHECK (VALUE > 1);
+         CREATE TABLE t (id int PRIMARY KEY, v pos, e email, n nn, m smallish, modified timestamptz);",
+    );
+    let out = migrate(&src.url(), &dst.url(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    // Rejected in this order: NULLs (ids 7 14 21 28 35), then per column: v <= 0 (1 2 3),
+    // e 'bad' (10 20 30 40), m >= 35 (36 37 38 39) by the inner domain, m <= 1 (4) by the
+    // outer one.
+    assert_eq!(
+        reject_counts(&dst),
+        "e|violates check constraint `email_check` of domain `public.email` (column `e`)|4\n\
+         m|violates check constraint `small_check` of domain `public.smallish` (column `m`)|4\n\
+         m|violates check constraint `smallish_check` of domain `public.smallish` (column `m`)|1\n\
+         n|NULL in NOT NULL column `n`|5\n\
+         v|violates check constraint `pos_check` of domain `public.pos` (column `v`)|3"
+    );
+    assert_eq!(dst.sql("SELECT count(*) FROM t"), "23");
+    assert_eq!(
+        dst.sql("SELECT string_agg(format_type(atttypid, atttypmod), ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 't'::regclass AND attnum > 0"),
+        "integer,pos,email,nn,smallish,timestamp with time zone",
+        "the columns keep their domains"
+    );
+    let dir = temp_dir();
+    let report = dir.path().join("report.csv");
+    let out = cutover(&[
+        "reconcile",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--quiet",
+        "--output",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "rejects are accounted for: {}",
+        shown(&out)
+    );
+
+    src.sql(
+        "UPDATE t SET v = -1, modified = '2025-01-01' WHERE id = 5;
+         UPDATE t SET e = 'new@y.org', modified = '2025-01-01' WHERE id = 6;
+         INSERT INTO t VALUES (41, 7, 'z@z.com', 'x', 20, '2025-01-01'), (42, 0, 'q@q.com', 'x', 20, '2025-01-01');",
+    );
+    let out = cutover(&[
+        "migrate",
+        "delta-sync",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--cursor",
+        "modified",
+        "--since",
+        "2024-06-01",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(
+        dst.sql("SELECT string_agg(format('%s %s %s', id, v, e), ', ' ORDER BY id) FROM t WHERE id IN (5, 6, 41, 42)"),
+        "5 2 a5@x.com, 6 3 new@y.org, 41 7 z@z.com",
+        "the good changes merged, the refused ones left out"
+    );
+    assert!(
+        reject_counts(&dst).contains(
+            "v|violates check constraint `pos_check` of domain `public.pos` (column `v`)|5"
+        ),
+        "{}",
+        reject_counts(&dst)
+    );
+}

@@ -13,7 +13,7 @@ pub struct ColumnInfo {
     pub ty: PgType,
     /// `format_type(atttypid, atttypmod)`, for messages and DDL.
     pub type_sql: String,
-    /// Declared NOT NULL.
+    /// Declared NOT NULL, or of a domain that is (COPY refuses a NULL either way).
     pub not_null: bool,
     /// Has a default or is an identity / generated column.
     pub has_default: bool,

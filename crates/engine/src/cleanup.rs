@@ -235,6 +235,39 @@ pub async fn reject_check_violations(
     reject_where(client, stage, program, &cond, &reason, "", tally).await
 }
 
+/// Removes the rows with a value the CHECK constraints of its column's domain refuse (the
+/// column is staged as the base type, see `cutover_postgres::catalog::DomainColumn`):
+/// `domain_checks` as [`crate::stage::Rebuild`] has them, one pass per column.
+pub async fn reject_domain_violations(
+    client: &Client,
+    stage: &Stage,
+    program: &TableProgram,
+    domain_checks: &[(String, Vec<(String, String)>)],
+    tally: &mut TableTally,
+) -> Result<u64> {
+    let mut n = 0;
+    for (column, checks) in domain_checks.iter().filter(|(_, c)| !c.is_empty()) {
+        let cond = checks
+            .iter()
+            .map(|(_, c)| c.as_str())
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let reason = format!(
+            "CASE {} END",
+            checks
+                .iter()
+                .map(|(why, c)| format!(
+                    "WHEN {c} THEN {}",
+                    cutover_core::catalog::quote_literal(why)
+                ))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        n += reject_where(client, stage, program, &cond, &reason, column, tally).await?;
+    }
+    Ok(n)
+}
+
 /// Where the parents of staged rows are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Parents {

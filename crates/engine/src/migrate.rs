@@ -19,7 +19,10 @@ use cutover_postgres::PgError;
 use tokio_postgres::Client;
 
 use crate::checkpoint;
-use crate::cleanup::{drop_stale_duplicates, reject_check_violations, resolve_orphans, TableTally};
+use crate::cleanup::{
+    drop_stale_duplicates, reject_check_violations, reject_domain_violations, resolve_orphans,
+    TableTally,
+};
 use crate::drill::drill_pause;
 use crate::error::ErrorKind;
 use crate::error::{EngineError, Result};
@@ -238,7 +241,13 @@ impl Job<'_> {
                     .unwrap_or(&[]);
                 self.stage.create_new_table_sql(&p.target.name, cols, seqs)
             }
-            None => self.stage.create_table_sql(p),
+            None => self.stage.create_table_sql(
+                p,
+                self.ddl
+                    .get(&p.target.name)
+                    .map(|d| d.domains.as_slice())
+                    .unwrap_or(&[]),
+            ),
         }
     }
 
@@ -712,6 +721,14 @@ impl Job<'_> {
             }
             reject_check_violations(target, self.stage, p, &rebuilds[i].checks, &mut tallies[i])
                 .await?;
+            reject_domain_violations(
+                target,
+                self.stage,
+                p,
+                &rebuilds[i].domain_checks,
+                &mut tallies[i],
+            )
+            .await?;
         }
         resolve_orphans(
             target,
@@ -759,6 +776,13 @@ impl Job<'_> {
     /// indexes and constraints are kept, and validating a valid constraint does nothing.
     async fn build_constraints(&self, target: &Client) -> Result<()> {
         let rebuilds = self.rebuilds(target).await?;
+        let retypes: VecDeque<String> = rebuilds.iter().filter_map(|r| r.retype.clone()).collect();
+        if !retypes.is_empty() {
+            self.observer
+                .event(Event::Phase("giving domain columns their type back".into()));
+            self.run_parallel(retypes, "cannot give a column its domain type back")
+                .await?;
+        }
         self.observer.event(Event::Phase("building indexes".into()));
         let indexes = rebuilds
             .iter()

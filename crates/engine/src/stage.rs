@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use cutover_core::catalog::{quote_ident, quote_literal};
 use cutover_core::program::{RowReject, TableProgram};
-use cutover_postgres::catalog::{printed_name, ColumnDef, SequenceDef, TableDdl};
+use cutover_postgres::catalog::{printed_name, ColumnDef, DomainColumn, SequenceDef, TableDdl};
 use cutover_postgres::PgError;
 use tokio_postgres::Client;
 
@@ -86,14 +86,24 @@ impl Stage {
 
     /// `CREATE TABLE` of the bare staging copy of a target table: columns, defaults, identity,
     /// generated columns, storage and NOT NULL; no index, no other constraint.
-    pub fn create_table_sql(&self, program: &TableProgram) -> String {
-        format!(
-            "CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING GENERATED \
+    /// Columns of a domain with CHECK constraints (`domains`) are staged as the domain's base
+    /// type: `COPY` would fail on the first value a check refuses (see [`DomainColumn`]).
+    pub fn create_table_sql(&self, program: &TableProgram, domains: &[DomainColumn]) -> String {
+        let staged = self.table(&program.target.name);
+        let mut sql = format!(
+            "CREATE TABLE {staged} (LIKE {} INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING GENERATED \
              INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING COMMENTS){}",
-            self.table(&program.target.name),
             program.target.qualified(),
             tablespace_clause(program.target.tablespace.as_deref())
-        )
+        );
+        if !domains.is_empty() {
+            let alters: Vec<String> = domains
+                .iter()
+                .map(|d| format!("ALTER COLUMN {} TYPE {}", quote_ident(&d.column), d.base))
+                .collect();
+            sql.push_str(&format!("; ALTER TABLE {staged} {}", alters.join(", ")));
+        }
+        sql
     }
 
     /// The statements creating the staging table of a table that does not exist in the target
@@ -269,6 +279,12 @@ pub struct Rebuild {
     /// CHECK expressions by constraint name (to find the rows that violate them; added by
     /// [`Rebuild::add_checks`]).
     pub checks: Vec<(String, String)>,
+    /// Per column of a domain with checks: `(column, [(reason, condition true on a violating
+    /// row)])`.
+    pub domain_checks: Vec<(String, Vec<(String, String)>)>,
+    /// `ALTER TABLE … ALTER COLUMN c TYPE domain, …`: the domain columns get their type back
+    /// (a rewrite, which checks every value) once the rows that violate them are rejects.
+    pub retype: Option<String>,
     /// The staging table.
     staged_name: String,
 }
@@ -384,6 +400,31 @@ pub async fn rebuild_sql(
             _ => {}
         }
     }
+    for d in &ddl.domains {
+        let col = quote_ident(&d.column);
+        let checks = d
+            .checks
+            .iter()
+            .map(|(name, def)| {
+                (
+                    format!(
+                        "violates check constraint `{name}` of domain `{}` (column `{}`)",
+                        d.domain, d.column
+                    ),
+                    format!("({}) IS FALSE", domain_check_on(def, &col)),
+                )
+            })
+            .collect();
+        out.domain_checks.push((d.column.clone(), checks));
+    }
+    if !ddl.domains.is_empty() {
+        let alters: Vec<String> = ddl
+            .domains
+            .iter()
+            .map(|d| format!("ALTER COLUMN {} TYPE {}", quote_ident(&d.column), d.domain))
+            .collect();
+        out.retype = Some(format!("ALTER TABLE {staged_name} {}", alters.join(", ")));
+    }
     for idx in &ddl.indexes {
         if idx.constraint_kind == Some('x') {
             if let Some(con) = &idx.constraint {
@@ -408,9 +449,67 @@ pub async fn rebuild_sql(
     Ok(out)
 }
 
+/// A domain's check (`CHECK ((VALUE > 0))`, as `pg_get_constraintdef` prints it) as an
+/// expression on `column` (quoted): the keyword `VALUE`, outside string literals and quoted
+/// identifiers, becomes the column.
+pub fn domain_check_on(def: &str, column: &str) -> String {
+    let expr = def.trim_end_matches(" NOT VALID");
+    let expr = expr.strip_prefix("CHECK ").unwrap_or(expr);
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$';
+    let chars: Vec<char> = expr.chars().collect();
+    let mut out = String::with_capacity(expr.len() + column.len());
+    let mut quote: Option<char> = None;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == q {
+                    quote = None; // a doubled quote reopens at the next character
+                }
+            }
+            None if c == '\'' || c == '"' => {
+                out.push(c);
+                quote = Some(c);
+            }
+            None if chars[i..].starts_with(&['V', 'A', 'L', 'U', 'E'])
+                && (i == 0 || !word(chars[i - 1]))
+                && chars.get(i + 5).is_none_or(|&n| !word(n)) =>
+            {
+                out.push_str(column);
+                i += 5;
+                continue;
+            }
+            None => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_domain_check_applies_to_the_column_and_leaves_literals_and_names_alone() {
+        assert_eq!(
+            domain_check_on("CHECK ((VALUE > 0))", "\"v\""),
+            "((\"v\" > 0))"
+        );
+        assert_eq!(
+            domain_check_on(
+                "CHECK (((VALUE)::text ~ '^VALUE [a-z]+$'::text) AND (\"VALUE\"(VALUE) <> 'it''s VALUE')) NOT VALID",
+                "c"
+            ),
+            "(((c)::text ~ '^VALUE [a-z]+$'::text) AND (\"VALUE\"(c) <> 'it''s VALUE'))"
+        );
+        assert_eq!(
+            domain_check_on("CHECK ((VALUES_x(VALUE) AND xVALUE))", "c"),
+            "((VALUES_x(c) AND xVALUE))"
+        );
+    }
 
     #[test]
     fn checks_are_added_in_one_statement_and_existing_ones_validated() {

@@ -46,17 +46,28 @@ pub async fn tables(client: &Client, schema: &str) -> Result<Vec<TableInfo>> {
 async fn columns_of(client: &Client, oids: &[i64]) -> Result<HashMap<i64, Vec<ColumnInfo>>> {
     let rows = client
         .query(
-            "SELECT a.attrelid::int8, a.attname::text, a.attnotnull,
+            "SELECT a.attrelid::int8, a.attname::text,
+                    a.attnotnull OR base.not_null,
                     (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> ''),
                     a.attgenerated <> '',
                     pg_catalog.format_type(a.atttypid, a.atttypmod),
-                    CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END,
+                    base.typmod,
                     bt.typname::text, bt.typtype::text, bt.typcategory::text,
                     et.typname::text, et.typtype::text
              FROM pg_catalog.pg_attribute a
-             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-             JOIN pg_catalog.pg_type bt
-               ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+             -- Through domains (over domains) to the type under them, with the innermost
+             -- domain's modifier; NOT NULL when any of them is.
+             CROSS JOIN LATERAL (
+               WITH RECURSIVE d(oid, typmod, not_null, depth) AS (
+                 SELECT a.atttypid, a.atttypmod, false, 0
+                 UNION ALL
+                 SELECT dt.typbasetype, dt.typtypmod, dt.typnotnull, d.depth + 1
+                 FROM d JOIN pg_catalog.pg_type dt ON dt.oid = d.oid WHERE dt.typtype = 'd')
+               SELECT (array_agg(oid ORDER BY depth DESC))[1] AS oid,
+                      (array_agg(typmod ORDER BY depth DESC))[1] AS typmod,
+                      bool_or(not_null) AS not_null
+               FROM d) base
+             JOIN pg_catalog.pg_type bt ON bt.oid = base.oid
              LEFT JOIN pg_catalog.pg_type et0 ON bt.typcategory = 'A' AND et0.oid = bt.typelem
              LEFT JOIN pg_catalog.pg_type et
                ON et.oid = CASE WHEN et0.typtype = 'd' THEN et0.typbasetype ELSE et0.oid END
@@ -168,6 +179,23 @@ pub struct TableDdl {
     pub sequences: Vec<SequenceDef>,
     /// `pg_get_triggerdef` of each user trigger on the table.
     pub triggers: Vec<String>,
+    /// Columns whose type is a domain with CHECK constraints.
+    pub domains: Vec<DomainColumn>,
+}
+
+/// A column whose type is a domain with CHECK constraints (its own or its base domains').
+/// `COPY` checks them as it reads each value and fails the whole statement on the first
+/// violation, so the column is staged as the base type, the rows that violate a check become
+/// rejects, and the column then gets its domain back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DomainColumn {
+    pub column: String,
+    /// The domain, as `format_type` prints it (schema-qualified).
+    pub domain: String,
+    /// The type under the domain(s), with its modifier (`numeric(10,2)`).
+    pub base: String,
+    /// `(constraint name, pg_get_constraintdef)`: `CHECK ((VALUE > 0))`.
+    pub checks: Vec<(String, String)>,
 }
 
 /// Reads the DDL of `schema.table`. The session's search_path is set empty for the duration so
@@ -249,11 +277,55 @@ pub async fn table_ddl(client: &Client, schema: &str, table: &str) -> Result<Tab
         )
         .await
         .map_err(|e| PgError::db(ctx("triggers"), e))?;
+    let doms = client
+        .query(
+            &format!(
+                "WITH RECURSIVE chain(attnum, dom, depth) AS (
+                   SELECT a.attnum, a.atttypid, 0 FROM pg_catalog.pg_attribute a
+                   JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+                   WHERE a.attrelid = {rel} AND a.attnum > 0 AND NOT a.attisdropped
+                     AND a.attgenerated = '' AND t.typtype = 'd'
+                   UNION ALL
+                   SELECT c.attnum, t.typbasetype, c.depth + 1 FROM chain c
+                   JOIN pg_catalog.pg_type t ON t.oid = c.dom
+                   JOIN pg_catalog.pg_type b ON b.oid = t.typbasetype
+                   WHERE b.typtype = 'd')
+                 SELECT a.attname::text, pg_catalog.format_type(a.atttypid, NULL),
+                        (SELECT pg_catalog.format_type(t.typbasetype, t.typtypmod) FROM chain c
+                         JOIN pg_catalog.pg_type t ON t.oid = c.dom
+                         WHERE c.attnum = a.attnum ORDER BY c.depth DESC LIMIT 1),
+                        ARRAY(SELECT con.conname::text FROM chain c JOIN pg_catalog.pg_constraint con
+                              ON con.contypid = c.dom AND con.contype = 'c'
+                              WHERE c.attnum = a.attnum ORDER BY c.depth, con.conname),
+                        ARRAY(SELECT pg_catalog.pg_get_constraintdef(con.oid) FROM chain c
+                              JOIN pg_catalog.pg_constraint con ON con.contypid = c.dom AND con.contype = 'c'
+                              WHERE c.attnum = a.attnum ORDER BY c.depth, con.conname)
+                 FROM pg_catalog.pg_attribute a
+                 WHERE a.attrelid = {rel} AND a.attnum IN (SELECT attnum FROM chain WHERE depth = 0)
+                 ORDER BY a.attnum"
+            ),
+            &[&schema, &table],
+        )
+        .await
+        .map_err(|e| PgError::db(ctx("domain columns"), e))?;
     client
         .batch_execute("RESET search_path")
         .await
         .map_err(|e| PgError::db(ctx("definition"), e))?;
     Ok(TableDdl {
+        domains: doms
+            .iter()
+            .filter_map(|r| {
+                let names: Vec<String> = r.get(3);
+                let defs: Vec<String> = r.get(4);
+                (!names.is_empty()).then(|| DomainColumn {
+                    column: r.get(0),
+                    domain: r.get(1),
+                    base: r.get(2),
+                    checks: names.into_iter().zip(defs).collect(),
+                })
+            })
+            .collect(),
         indexes: idx
             .iter()
             .map(|r| IndexDef {

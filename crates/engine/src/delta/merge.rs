@@ -21,8 +21,8 @@ use tokio_postgres::Client;
 
 use super::{refresh_entry, window, Deletes, DeltaOptions, OnConflict, TableDelta};
 use crate::cleanup::{
-    copy_returning, key_json, reject_check_violations, resolve_orphans, run_returning, Parents,
-    TableTally,
+    copy_returning, key_json, reject_check_violations, reject_domain_violations, resolve_orphans,
+    run_returning, Parents, TableTally,
 };
 use crate::error::{EngineError, Result};
 use crate::extract::{copy_out_sql, select_sql};
@@ -174,8 +174,10 @@ impl Cycle<'_> {
         }
         let t = p.target.qualified();
         let s = stage.table(&name);
+        let empty = TableDdl::default();
+        let ddl = self.ddl.get(&name).unwrap_or(&empty);
         target
-            .batch_execute(&stage.create_table_sql(p))
+            .batch_execute(&stage.create_table_sql(p, &ddl.domains))
             .await
             .map_err(|e| PgError::db("cannot create the delta's staging table", e))?;
         let w = run_chunk(
@@ -193,10 +195,18 @@ impl Cycle<'_> {
             rejected: w.rejects.len() as u64,
             nulled: w.nulled,
         };
-        let empty = TableDdl::default();
-        let ddl = self.ddl.get(&name).unwrap_or(&empty);
         let rb = rebuild_sql(target, stage, p, ddl, &HashMap::new()).await?;
         reject_check_violations(target, stage, p, &rb.checks, &mut tally).await?;
+        reject_domain_violations(target, stage, p, &rb.domain_checks, &mut tally).await?;
+        if let Some(sql) = &rb.retype {
+            // The merge compares and assigns the staged columns as the target's own types.
+            target.batch_execute(sql).await.map_err(|e| {
+                PgError::db(
+                    format!("cannot give the staged columns their domain (`{sql}`)"),
+                    e,
+                )
+            })?;
+        }
         resolve_orphans(
             target,
             stage,
