@@ -717,3 +717,34 @@ fn values_a_domain_refuses_are_rejects_of_the_full_load_and_of_delta_sync() {
         reject_counts(&dst)
     );
 }
+
+#[test]
+fn a_label_the_target_enum_lacks_is_a_reject_not_a_failed_load() {
+    let src = ScratchDb::new("bad_enum_src");
+    let dst = ScratchDb::new("bad_enum_dst");
+    src.sql(
+        "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+         CREATE TABLE t (id int PRIMARY KEY, label text, m mood, ms mood[]);
+         INSERT INTO t VALUES (1, 'open', 'ok', '{ok}'), (2, 'gone', 'sad', '{sad}'),
+                              (3, 'closed', 'happy', '{happy}'), (4, 'open', 'sad', '{ok}');",
+    );
+    dst.sql(
+        "CREATE TYPE state AS ENUM ('open', 'closed');
+         CREATE TYPE mood AS ENUM ('ok', 'happy', 'sad');
+         ALTER TYPE mood RENAME VALUE 'sad' TO 'blue';
+         CREATE TABLE t (id int PRIMARY KEY, label state, m mood, ms mood[]);",
+    );
+    let out = migrate(&src.url(), &dst.url(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(
+        dst.sql("SELECT string_agg(format('%s %s %s', key, column_name, reason), E'\\n' ORDER BY key) FROM _cutover.rejects"),
+        "[\"2\"] label invalid input value for enum state: \"gone\"\n\
+         [\"4\"] m invalid input value for enum mood: \"sad\""
+    );
+    assert_eq!(
+        dst.sql(
+            "SELECT string_agg(format('%s %s %s %s', id, label, m, ms), ', ' ORDER BY id) FROM t"
+        ),
+        "1 open ok {ok}, 3 closed happy {happy}"
+    );
+}

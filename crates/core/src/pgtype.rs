@@ -52,9 +52,13 @@ pub enum PgType {
     Inet,
     Cidr,
     Macaddr,
-    /// A user-defined enum, by type name (binary form is the label text).
+    /// A user-defined enum, by type name (binary form is the label text), with its labels
+    /// when read from the catalog (empty: not known, any label goes): a label the type lacks
+    /// fails the value, where `COPY` would fail the whole load.
     Enum {
         name: String,
+        #[serde(skip)]
+        labels: Vec<String>,
     },
     /// An array of the element type.
     Array(Box<PgType>),
@@ -79,6 +83,7 @@ impl PgType {
         if typtype == 'e' {
             return PgType::Enum {
                 name: typname.to_string(),
+                labels: Vec::new(),
             };
         }
         let tm = if typmod >= 0 { Some(typmod) } else { None };

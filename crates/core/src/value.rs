@@ -71,7 +71,7 @@ pub(crate) fn sql_name(ty: &PgType) -> String {
         PgType::TimeTz { precision } => with("timetz", precision.map(|n| n.to_string())),
         PgType::Timestamp { precision } => with("timestamp", precision.map(|n| n.to_string())),
         PgType::Timestamptz { precision } => with("timestamptz", precision.map(|n| n.to_string())),
-        PgType::Enum { name } | PgType::Other { name } => name.clone(),
+        PgType::Enum { name, .. } | PgType::Other { name } => name.clone(),
         PgType::Array(elem) => format!("{}[]", sql_name(elem)),
         other => format!("{other:?}").to_lowercase(),
     }

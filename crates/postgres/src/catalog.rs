@@ -53,7 +53,11 @@ async fn columns_of(client: &Client, oids: &[i64]) -> Result<HashMap<i64, Vec<Co
                     pg_catalog.format_type(a.atttypid, a.atttypmod),
                     base.typmod,
                     bt.typname::text, bt.typtype::text, bt.typcategory::text,
-                    et.typname::text, et.typtype::text
+                    et.typname::text, et.typtype::text,
+                    ARRAY(SELECT e.enumlabel::text FROM pg_catalog.pg_enum e
+                          WHERE e.enumtypid = bt.oid ORDER BY e.enumsortorder),
+                    ARRAY(SELECT e.enumlabel::text FROM pg_catalog.pg_enum e
+                          WHERE e.enumtypid = et.oid ORDER BY e.enumsortorder)
              FROM pg_catalog.pg_attribute a
              -- Through domains (over domains) to the type under them, with the innermost
              -- domain's modifier; NOT NULL when any of them is.
@@ -82,19 +86,28 @@ async fn columns_of(client: &Client, oids: &[i64]) -> Result<HashMap<i64, Vec<Co
         let typmod: i32 = r.get(6);
         let typtype = first_char(r.get(8));
         let category = first_char(r.get(9));
+        let with_labels = |mut ty: PgType, col: usize| {
+            if let PgType::Enum { labels, .. } = &mut ty {
+                *labels = r.get(col);
+            }
+            ty
+        };
         let elem = match (category, r.get::<_, Option<String>>(10)) {
-            ('A', Some(et)) => Some(PgType::from_catalog(
-                &et,
-                first_char(r.get::<_, Option<String>>(11).unwrap_or_default().as_str()),
-                -1,
-                None,
+            ('A', Some(et)) => Some(with_labels(
+                PgType::from_catalog(
+                    &et,
+                    first_char(r.get::<_, Option<String>>(11).unwrap_or_default().as_str()),
+                    -1,
+                    None,
+                ),
+                13,
             )),
             _ => None,
         };
         let typname: String = r.get(7);
         out.entry(r.get(0)).or_default().push(ColumnInfo {
             name: r.get(1),
-            ty: PgType::from_catalog(&typname, typtype, typmod, elem),
+            ty: with_labels(PgType::from_catalog(&typname, typtype, typmod, elem), 12),
             type_sql: r.get(5),
             not_null: r.get(2),
             has_default: r.get(3),

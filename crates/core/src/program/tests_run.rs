@@ -368,6 +368,7 @@ fn codes_map_by_text_and_integers_by_their_decimal_text() {
                 "c",
                 PgType::Enum {
                     name: "state".into(),
+                    labels: vec![],
                 },
             ),
             col("n", PgType::Text),

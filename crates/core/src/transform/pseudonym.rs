@@ -290,6 +290,9 @@ mod tests {
         assert_eq!(format!("{k:?}"), "PseudonymKey(***)");
         assert_eq!(k.fingerprint().len(), 16);
         assert!(!can_pseudonymise(&PgType::Inet));
-        assert!(!can_pseudonymise(&PgType::Enum { name: "e".into() }));
+        assert!(!can_pseudonymise(&PgType::Enum {
+            name: "e".into(),
+            labels: vec![]
+        }));
     }
 }

@@ -179,6 +179,13 @@ pub fn encode(ty: &PgType, v: &Value, out: &mut Vec<u8>) -> Result<(), ValueErro
                 }
                 PgType::Bpchar { len } => out.extend_from_slice(text::bpchar(&s, *len)?.as_bytes()),
                 PgType::Name => out.extend_from_slice(text::name(&s).as_bytes()),
+                PgType::Enum { name, labels }
+                    if !labels.is_empty() && !labels.iter().any(|l| *l == *s) =>
+                {
+                    return Err(ValueError(format!(
+                        "invalid input value for enum {name}: \"{s}\""
+                    )));
+                }
                 _ => out.extend_from_slice(s.as_bytes()),
             }
         }

@@ -208,6 +208,7 @@ fn casts_follow_postgres_typmods() {
         (
             PgType::Enum {
                 name: "mood".into(),
+                labels: vec![],
             },
             t("happy"),
             Ok("6861707079"),
@@ -215,6 +216,7 @@ fn casts_follow_postgres_typmods() {
         (
             PgType::Enum {
                 name: "mood".into(),
+                labels: vec![],
             },
             Value::Int(1),
             Err(()),
@@ -264,7 +266,13 @@ fn samples() -> Vec<(PgType, Value)> {
         (PgType::Varchar { len: Some(10) }, Value::Text("1".into())),
         (PgType::Bpchar { len: Some(1) }, Value::Text("1".into())),
         (PgType::Name, Value::Text("1".into())),
-        (PgType::Enum { name: "e".into() }, Value::Text("1".into())),
+        (
+            PgType::Enum {
+                name: "e".into(),
+                labels: vec![],
+            },
+            Value::Text("1".into()),
+        ),
         (PgType::Json, Value::Text("1".into())),
         (PgType::Jsonb, Value::Text("1".into())),
         (PgType::Bytea, Value::Bytes(vec![1])),

@@ -17,6 +17,23 @@ pub(super) fn same_bytes(from: &PgType, to: &PgType) -> bool {
     }
     match (from, to) {
         _ if from == to => true,
+        // Every label of the source's enum is one of the target's (labels not known: by name).
+        (
+            P::Enum {
+                name: a,
+                labels: la,
+            },
+            P::Enum {
+                name: b,
+                labels: lb,
+            },
+        ) => a == b && (la.is_empty() || lb.is_empty() || la.iter().all(|l| lb.contains(l))),
+        // Arrays pass through as bytes, never cast: an enum's by its name, as before labels
+        // were known (an element label the target lacks still stops the COPY).
+        (P::Array(a), P::Array(b)) => matches!(
+            (a.as_ref(), b.as_ref()),
+            (P::Enum { name: x, .. }, P::Enum { name: y, .. }) if x == y
+        ),
         (P::Text | P::Varchar { .. } | P::Enum { .. }, P::Text | P::Varchar { len: None }) => true,
         (P::Varchar { len: Some(a) }, P::Varchar { len: Some(b) }) => a <= b,
         (
@@ -86,12 +103,23 @@ mod tests {
             scale: s,
         };
         let ts = |p| PgType::Timestamp { precision: p };
+        let enm = |l: &[&str]| PgType::Enum {
+            name: "s".into(),
+            labels: l.iter().map(|x| x.to_string()).collect(),
+        };
         let cases = [
             (PgType::Int4, PgType::Int4, true),
             (vc(Some(10)), PgType::Text, true),
             (PgType::Text, vc(None), true),
             (vc(Some(10)), vc(Some(20)), true),
-            (PgType::Enum { name: "s".into() }, PgType::Text, true),
+            (
+                PgType::Enum {
+                    name: "s".into(),
+                    labels: vec![],
+                },
+                PgType::Text,
+                true,
+            ),
             (num(Some(12), Some(2)), num(None, None), true),
             (num(Some(12), Some(2)), num(Some(14), Some(2)), true),
             (ts(Some(3)), ts(None), true),
@@ -101,7 +129,16 @@ mod tests {
             (PgType::Text, vc(Some(10)), false),
             (PgType::Text, PgType::Bpchar { len: Some(3) }, false),
             (PgType::Bpchar { len: Some(3) }, PgType::Text, false),
-            (PgType::Text, PgType::Enum { name: "s".into() }, false),
+            (
+                PgType::Text,
+                PgType::Enum {
+                    name: "s".into(),
+                    labels: vec![],
+                },
+                false,
+            ),
+            (enm(&["a", "b"]), enm(&["a", "b", "c"]), true),
+            (enm(&["a", "b", "c"]), enm(&["a", "b"]), false),
             (PgType::Int4, PgType::Int8, false),
             (num(Some(12), Some(2)), num(Some(12), Some(3)), false),
             (num(None, None), num(Some(12), Some(2)), false),
