@@ -61,6 +61,7 @@ fn types() -> &'static [PgType] {
             PgType::Macaddr,
             PgType::Enum {
                 name: named("mood"),
+                labels: vec![],
             },
             PgType::Array(Box::new(PgType::Int4)),
             PgType::Other {
