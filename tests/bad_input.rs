@@ -748,3 +748,80 @@ fn a_label_the_target_enum_lacks_is_a_reject_not_a_failed_load() {
         "1 open ok {ok}, 3 closed happy {happy}"
     );
 }
+
+#[test]
+fn text_a_sql_ascii_source_holds_in_another_encoding_is_rejected_not_a_failed_load() {
+    let src = ScratchDb::with_options(
+        "bad_ascii_src",
+        "ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0",
+    );
+    let dst = ScratchDb::new("bad_ascii_dst");
+    // Row 2 is UTF-8 (é), row 3 Latin-1 (é as 0xe9), row 4 a cut-off UTF-8 sequence.
+    src.sql(
+        "CREATE TABLE t (id int PRIMARY KEY, s text, v varchar(10), m timestamptz);
+         INSERT INTO t VALUES (1, 'plain', 'a', '2024-01-01'),
+           (2, convert_from('\\x68c3a9'::bytea, 'SQL_ASCII'), 'b', '2024-01-01'),
+           (3, 'ok', convert_from('\\x6ce9'::bytea, 'SQL_ASCII'), '2024-01-01'),
+           (4, convert_from('\\x78c3'::bytea, 'SQL_ASCII'), 'd', '2024-01-01');",
+    );
+    dst.sql("CREATE TABLE t (id int PRIMARY KEY, s text, v varchar(10), m timestamptz);");
+    let out = migrate(&src.url(), &dst.url(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(
+        dst.sql("SELECT string_agg(format('%s %s', key, reason), E'\\n' ORDER BY key) FROM _cutover.rejects"),
+        "[\"3\"] source column `v` is not valid UTF-8 (byte 0xe9 at offset 1): the source database's \
+         encoding is SQL_ASCII, which stores bytes of any encoding\n\
+         [\"4\"] source column `s` is not valid UTF-8 (byte 0xc3 at offset 1): the source database's \
+         encoding is SQL_ASCII, which stores bytes of any encoding"
+    );
+    assert_eq!(
+        dst.sql("SELECT string_agg(format('%s %s %s', id, s, v), ', ' ORDER BY id) FROM t"),
+        "1 plain a, 2 hé b"
+    );
+    let dir = temp_dir();
+    let report = dir.path().join("report.csv");
+    let reconcile = || {
+        cutover(&[
+            "reconcile",
+            "--source",
+            &src.url(),
+            "--target",
+            &dst.url(),
+            "--quiet",
+            "--output",
+            report.to_str().unwrap(),
+        ])
+    };
+    let out = reconcile();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the rejects are accounted for: {}",
+        shown(&out)
+    );
+
+    src.sql(
+        "INSERT INTO t VALUES (5, 'new', 'e', '2025-01-01'),
+                              (6, convert_from('\\xff'::bytea, 'SQL_ASCII'), 'f', '2025-01-01');",
+    );
+    let out = cutover(&[
+        "migrate",
+        "delta-sync",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--cursor",
+        "m",
+        "--since",
+        "2024-06-01",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(
+        dst.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM t"),
+        "1,2,5"
+    );
+    let out = reconcile();
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+}

@@ -32,6 +32,11 @@ pub struct ScratchDb {
 
 impl ScratchDb {
     pub fn new(tag: &str) -> ScratchDb {
+        ScratchDb::with_options(tag, "")
+    }
+
+    /// A scratch database created with `options` (`ENCODING 'SQL_ASCII' …`).
+    pub fn with_options(tag: &str, options: &str) -> ScratchDb {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -41,7 +46,7 @@ impl ScratchDb {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst)
         );
-        psql_ok(&server_url(), &format!("CREATE DATABASE {name}"));
+        psql_ok(&server_url(), &format!("CREATE DATABASE {name} {options}"));
         ScratchDb { name }
     }
 

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::catalog::{ColumnInfo, TableInfo};
 use crate::mapping::{Mapping, OnError, TableSpec};
+use crate::pgtype::PgType;
 
 mod compile;
 mod expr;
@@ -19,7 +20,7 @@ mod expr;
 mod fixtures;
 mod pii;
 mod run;
-pub use run::{PassColumn, PassNull};
+pub use run::{utf8_check, PassColumn, PassNull};
 mod suggest;
 #[cfg(test)]
 mod tests_compile;
@@ -90,6 +91,10 @@ pub struct TableProgram {
     pub cursor: Option<String>,
     /// SQL boolean expression on the source row.
     pub filter: Option<String>,
+    /// Indices into `source_columns` of text columns whose bytes are checked as UTF-8 (the
+    /// source database's encoding is `SQL_ASCII`, which stores any bytes; the target's `COPY`
+    /// would refuse the whole load on the first invalid one). Set by [`TableProgram::check_utf8`].
+    pub utf8_inputs: Vec<usize>,
     /// Per target column, how it is computed.
     outputs: Vec<OutputColumn>,
     /// `binary_schema` of the target column names.
@@ -155,5 +160,30 @@ impl TableProgram {
     /// The Arrow schema of output batches.
     pub fn schema(&self) -> &SchemaRef {
         &self.schema
+    }
+
+    /// Rejects the rows whose text values (text, varchar, char, name, enum, json, jsonb) are
+    /// not valid UTF-8: for a source database in `SQL_ASCII`, read without conversion.
+    pub fn check_utf8(&mut self) {
+        self.utf8_inputs = self
+            .source_columns
+            .iter()
+            .enumerate()
+            .filter(|(_, name)| {
+                self.source.column(name).is_some_and(|c| {
+                    matches!(
+                        c.ty,
+                        PgType::Text
+                            | PgType::Varchar { .. }
+                            | PgType::Bpchar { .. }
+                            | PgType::Name
+                            | PgType::Enum { .. }
+                            | PgType::Json
+                            | PgType::Jsonb
+                    )
+                })
+            })
+            .map(|(i, _)| i)
+            .collect();
     }
 }

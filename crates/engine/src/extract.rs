@@ -66,6 +66,15 @@ pub async fn horizon(source: &ConnInfo) -> Result<String> {
 /// snapshot when `snapshot` is `None`). The transaction stays open for the connection's life.
 pub async fn open_reader(source: &ConnInfo, snapshot: Option<&str>) -> Result<Client> {
     let client = source.connect().await?;
+    if sql_ascii(&client).await? {
+        // The server stores bytes of any encoding and would refuse, not convert, each value
+        // that is not UTF-8: read them as stored (programs check them, see
+        // `TableProgram::check_utf8`).
+        client
+            .batch_execute("SET client_encoding = 'SQL_ASCII'")
+            .await
+            .map_err(|e| PgError::db("cannot read the source's bytes as stored", e))?;
+    }
     client
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await
@@ -91,6 +100,16 @@ pub async fn open_reader(source: &ConnInfo, snapshot: Option<&str>) -> Result<Cl
             })?;
     }
     Ok(client)
+}
+
+/// Whether the database `client` is connected to has the encoding `SQL_ASCII`.
+pub async fn sql_ascii(client: &Client) -> Result<bool> {
+    let enc: String = client
+        .query_one("SELECT pg_catalog.current_setting('server_encoding')", &[])
+        .await
+        .map_err(|e| PgError::db("cannot read the server's encoding", e))?
+        .get(0);
+    Ok(enc == "SQL_ASCII")
 }
 
 /// One unit of work: a ctid page range of one table (`None` bounds are open).

@@ -228,6 +228,21 @@ pub async fn resolve(settings: &Settings, source: &Client, target: &Client) -> R
                 .into(),
         });
     }
+    if crate::extract::sql_ascii(source).await? {
+        for p in &mut programs {
+            p.check_utf8();
+        }
+        findings.push(Finding {
+            severity: Severity::Warning,
+            table: None,
+            column: None,
+            location: None,
+            message: "the source database's encoding is SQL_ASCII: its text is read as stored, \
+                      and a row with a text value that is not UTF-8 (Latin-1, say) is rejected, \
+                      naming the column and the byte"
+                .into(),
+        });
+    }
     let mut ddl = HashMap::new();
     for p in &programs {
         // A table to create takes its indexes and constraints from the source (same schema

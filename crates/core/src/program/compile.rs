@@ -83,6 +83,7 @@ pub fn compile(
         target_columns,
         cursor: spec.cursor_column().map(str::to_string),
         filter: spec.filter.clone(),
+        utf8_inputs: Vec::new(),
         outputs,
     };
     (Some(program), findings)

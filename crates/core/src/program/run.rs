@@ -62,6 +62,17 @@ pub fn run(program: &TableProgram, batch: &RecordBatch) -> Transformed {
     };
     // Rows given a NULL by on_error = "null"; counted at the end, for loaded rows only.
     let mut nulled_rows = Vec::new();
+    for &i in &program.utf8_inputs {
+        let col = cols[i];
+        for row in 0..rows {
+            if col.is_null(row) {
+                continue;
+            }
+            if let Err(reason) = utf8_check(&program.source_columns[i], col.value(row)) {
+                rejects.add(program, &cols, row, &program.source_columns[i], reason);
+            }
+        }
+    }
     let mut scratch = Scratch::default();
     let mut buf = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(program.outputs.len());
@@ -182,6 +193,18 @@ pub struct PassColumn {
 
 /// The columns of a program that only passes source columns through, `None` when any column
 /// is computed or constant: rows can then be read as they arrive, without a batch.
+/// Why `bytes`, a value of source column `column`, is not valid UTF-8, if it is not.
+pub fn utf8_check(column: &str, bytes: &[u8]) -> Result<(), String> {
+    std::str::from_utf8(bytes).map(|_| ()).map_err(|e| {
+        let at = e.valid_up_to();
+        format!(
+            "source column `{column}` is not valid UTF-8 (byte 0x{:02x} at offset {at}): the source \
+             database's encoding is SQL_ASCII, which stores bytes of any encoding",
+            bytes[at]
+        )
+    })
+}
+
 pub fn passthrough(program: &TableProgram) -> Option<Vec<PassColumn>> {
     program
         .outputs
