@@ -825,3 +825,59 @@ fn text_a_sql_ascii_source_holds_in_another_encoding_is_rejected_not_a_failed_lo
     let out = reconcile();
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
 }
+
+#[test]
+fn rows_that_duplicate_a_unique_key_of_the_target_are_rejects_with_the_rows_that_need_them() {
+    let src = ScratchDb::new("bad_dup_src");
+    let dst = ScratchDb::new("bad_dup_dst");
+    // The legacy system never enforced unique e-mail addresses; the new one does, case-blind.
+    src.sql(
+        "CREATE TABLE accounts (id int PRIMARY KEY, email text, region text);
+         CREATE TABLE orders (id int PRIMARY KEY, account_id int REFERENCES accounts(id));
+         INSERT INTO accounts VALUES (1, 'a@x', 'eu'), (2, 'b@x', 'eu'), (3, 'A@x', 'us'),
+           (4, NULL, 'eu'), (5, NULL, 'eu'), (6, 'c@x', 'us'), (7, 'c@x', NULL), (8, 'b@x', 'us');
+         INSERT INTO orders VALUES (10, 1), (11, 3), (12, 7), (13, 2);",
+    );
+    dst.sql(
+        "CREATE TABLE accounts (id int PRIMARY KEY, email text, region text);
+         CREATE UNIQUE INDEX accounts_email ON accounts (lower(email));
+         CREATE UNIQUE INDEX accounts_region ON accounts (email, region) WHERE region IS NOT NULL;
+         CREATE TABLE orders (id int PRIMARY KEY, account_id int REFERENCES accounts(id));",
+    );
+    let out = migrate(&src.url(), &dst.url(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(
+        dst.sql("SELECT string_agg(format('%s %s %s', table_name, key, reason), E'\\n' ORDER BY table_name, key) FROM _cutover.rejects"),
+        "accounts [\"3\"] unique index `accounts_email`: key (lower(email))=(a@x) is duplicated; the row first in key order is kept\n\
+         accounts [\"7\"] unique index `accounts_email`: key (lower(email))=(c@x) is duplicated; the row first in key order is kept\n\
+         accounts [\"8\"] unique index `accounts_email`: key (lower(email))=(b@x) is duplicated; the row first in key order is kept\n\
+         orders [\"11\"] orphan reference: no `accounts` row with (id) = the value of (account_id)\n\
+         orders [\"12\"] orphan reference: no `accounts` row with (id) = the value of (account_id)"
+    );
+    assert_eq!(
+        dst.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM accounts"),
+        "1,2,4,5,6"
+    );
+    assert_eq!(
+        dst.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM orders"),
+        "10,13"
+    );
+    let dir = temp_dir();
+    let report = dir.path().join("report.csv");
+    let out = cutover(&[
+        "reconcile",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--quiet",
+        "--output",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the rejects are accounted for: {}",
+        shown(&out)
+    );
+}

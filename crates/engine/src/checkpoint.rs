@@ -213,6 +213,18 @@ pub async fn record_cleaned<C: GenericClient>(
     tables: &[(String, &TableTally)],
 ) -> Result<()> {
     for (name, tally) in tables {
+        // Replaces the table's earlier record: rows rejected after a first clean-up (keys a
+        // unique index found duplicated) change the tallies.
+        client
+            .execute(
+                &format!(
+                    "DELETE FROM {} WHERE table_name = $1",
+                    t(stage, "_cutover_cleaned")
+                ),
+                &[name],
+            )
+            .await
+            .map_err(|e| PgError::db("cannot checkpoint the clean-up", e))?;
         client
             .execute(
                 &format!(

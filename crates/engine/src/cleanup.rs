@@ -268,6 +268,22 @@ pub async fn reject_domain_violations(
     Ok(n)
 }
 
+/// Removes the rows that duplicate, in a unique index of the target, the key of a row before
+/// them in key order (`duplicates` as [`crate::stage::Rebuild`] has them).
+pub async fn reject_duplicates(
+    client: &Client,
+    stage: &Stage,
+    program: &TableProgram,
+    duplicates: &[(String, String)],
+    tally: &mut TableTally,
+) -> Result<u64> {
+    let mut n = 0;
+    for (cond, reason) in duplicates {
+        n += reject_where(client, stage, program, cond, reason, "", tally).await?;
+    }
+    Ok(n)
+}
+
 /// Where the parents of staged rows are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Parents {

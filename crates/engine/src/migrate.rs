@@ -20,8 +20,8 @@ use tokio_postgres::Client;
 
 use crate::checkpoint;
 use crate::cleanup::{
-    drop_stale_duplicates, reject_check_violations, reject_domain_violations, resolve_orphans,
-    TableTally,
+    drop_stale_duplicates, reject_check_violations, reject_domain_violations, reject_duplicates,
+    resolve_orphans, TableTally,
 };
 use crate::drill::drill_pause;
 use crate::error::ErrorKind;
@@ -391,7 +391,7 @@ impl Job<'_> {
                     tallies[i] = TableTally { source_rows, ..t };
                 }
             }
-            self.build_constraints(target).await?;
+            self.constrain(target, &mut tallies).await?;
         } else {
             self.finish_tables(target, &mut tallies, &mixed).await?;
         }
@@ -751,6 +751,70 @@ impl Job<'_> {
             .await
             .map_err(|e| PgError::db("cannot commit the clean-up", e))?;
         drill_pause("cleanup").await;
+        self.constrain(target, tallies).await
+    }
+
+    /// Builds the indexes and constraints. When a unique index cannot be built because staged
+    /// rows share its key, the rows after the first of each key (in key order) become rejects,
+    /// with the rows that referenced them, in one transaction checkpointed like the clean-up,
+    /// and the build runs again. (Searched only then: it sorts each table once per unique
+    /// index.)
+    async fn constrain(&self, target: &Client, tallies: &mut [TableTally]) -> Result<()> {
+        let first = match self.build_constraints(target).await {
+            Err(e) if e.message.contains("(SQLSTATE 23505)") => e,
+            done => return done,
+        };
+        self.observer.event(Event::Phase(
+            "rejecting rows that duplicate a unique key".into(),
+        ));
+        let rebuilds = self.rebuilds(target).await?;
+        target
+            .batch_execute("BEGIN")
+            .await
+            .map_err(|e| PgError::db("cannot begin the clean-up of duplicates", e))?;
+        let mut n = 0;
+        for (i, p) in self.programs.iter().enumerate() {
+            let found = reject_duplicates(
+                target,
+                self.stage,
+                p,
+                &rebuilds[i].duplicates,
+                &mut tallies[i],
+            )
+            .await?;
+            if found > 0 {
+                self.observer.event(Event::Warning(format!(
+                    "table `{}`: {found} row(s) duplicate the key of a unique index and are \
+                     rejected (the row first in key order of each key is kept)",
+                    p.target.name
+                )));
+            }
+            n += found;
+        }
+        if n == 0 {
+            let _ = target.batch_execute("ROLLBACK").await;
+            return Err(first);
+        }
+        resolve_orphans(
+            target,
+            self.stage,
+            self.programs,
+            self.ddl,
+            tallies,
+            crate::cleanup::Parents::Staged,
+        )
+        .await?;
+        let named: Vec<(String, &TableTally)> = self
+            .programs
+            .iter()
+            .zip(tallies.iter())
+            .map(|(p, t)| (p.target.name.clone(), t))
+            .collect();
+        checkpoint::record_cleaned(target, self.stage, &named).await?;
+        target
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| PgError::db("cannot commit the clean-up of duplicates", e))?;
         self.build_constraints(target).await
     }
 

@@ -285,6 +285,10 @@ pub struct Rebuild {
     /// `ALTER TABLE … ALTER COLUMN c TYPE domain, …`: the domain columns get their type back
     /// (a rewrite, which checks every value) once the rows that violate them are rejects.
     pub retype: Option<String>,
+    /// Per unique index: `(condition, reason)` of the rows that duplicate the key of a row
+    /// before them in key order (only searched when building the index failed: a sort of
+    /// the table each).
+    pub duplicates: Vec<(String, String)>,
     /// The staging table.
     staged_name: String,
 }
@@ -399,6 +403,46 @@ pub async fn rebuild_sql(
             }
             _ => {}
         }
+    }
+    let order: Vec<String> = program
+        .key
+        .iter()
+        .map(|&k| format!("s.{}", quote_ident(&program.target_columns[k].name)))
+        .chain(["s::text".to_string()])
+        .collect();
+    for idx in &ddl.indexes {
+        let Some(u) = &idx.unique else { continue };
+        if u.keys.is_empty() {
+            continue;
+        }
+        let keys = u.keys.join(", ");
+        let mut filter: Vec<String> = u.predicate.iter().map(|p| format!("({p})")).collect();
+        if !u.nulls_not_distinct {
+            filter.extend(u.keys.iter().map(|k| format!("({k}) IS NOT NULL")));
+        }
+        let filter = if filter.is_empty() {
+            "true".to_string()
+        } else {
+            filter.join(" AND ")
+        };
+        let cond = format!(
+            "ctid = ANY (ARRAY(SELECT d.ctid FROM (SELECT s.ctid, row_number() OVER \
+             (PARTITION BY {keys} ORDER BY {}) AS n FROM {staged_name} s WHERE {filter}) d \
+             WHERE d.n > 1))",
+            order.join(", ")
+        );
+        let values = u
+            .keys
+            .iter()
+            .map(|k| format!("coalesce(({k})::text, 'NULL')"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let reason = format!(
+            "{} || concat_ws(', ', {values}) || {}",
+            quote_literal(&format!("unique index `{}`: key ({keys})=(", idx.name)),
+            quote_literal(") is duplicated; the row first in key order is kept")
+        );
+        out.duplicates.push((cond, reason));
     }
     for d in &ddl.domains {
         let col = quote_ident(&d.column);

@@ -150,6 +150,17 @@ pub struct IndexDef {
     pub constraint: Option<String>,
     /// `p`, `u` or `x` when it backs a constraint.
     pub constraint_kind: Option<char>,
+    /// For a unique index: what makes two rows duplicates of each other.
+    pub unique: Option<UniqueKey>,
+}
+
+/// The key of a unique index: its key columns or expressions (as `pg_get_indexdef` prints
+/// them), its predicate when partial, and whether NULLs count as equal (`NULLS NOT DISTINCT`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UniqueKey {
+    pub keys: Vec<String>,
+    pub predicate: Option<String>,
+    pub nulls_not_distinct: bool,
 }
 
 /// A constraint of a target table that is not backed by an index (check, foreign key).
@@ -225,7 +236,11 @@ pub async fn table_ddl(client: &Client, schema: &str, table: &str) -> Result<Tab
         .query(
             &format!(
                 "SELECT ic.relname::text, pg_catalog.pg_get_indexdef(i.indexrelid),
-                        con.conname::text, con.contype::text
+                        con.conname::text, con.contype::text, i.indisunique,
+                        ARRAY(SELECT pg_catalog.pg_get_indexdef(i.indexrelid, k, true)
+                              FROM generate_series(1, i.indnkeyatts) k ORDER BY k),
+                        pg_catalog.pg_get_expr(i.indpred, i.indrelid, true),
+                        coalesce((pg_catalog.to_jsonb(i) ->> 'indnullsnotdistinct')::bool, false)
                  FROM pg_catalog.pg_index i
                  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
                  LEFT JOIN pg_catalog.pg_constraint con
@@ -346,6 +361,11 @@ pub async fn table_ddl(client: &Client, schema: &str, table: &str) -> Result<Tab
                 sql: r.get(1),
                 constraint: r.get(2),
                 constraint_kind: r.get::<_, Option<String>>(3).map(|s| first_char(&s)),
+                unique: r.get::<_, bool>(4).then(|| UniqueKey {
+                    keys: r.get(5),
+                    predicate: r.get(6),
+                    nulls_not_distinct: r.get(7),
+                }),
             })
             .collect(),
         constraints: cons
