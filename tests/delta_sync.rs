@@ -641,6 +641,45 @@ fn triggers_that_fire_on_the_merged_rows_are_named() {
 }
 
 #[test]
+fn a_sequence_the_defaults_share_moves_past_the_ids_of_the_load_and_of_each_delta() {
+    let src = ScratchDb::new("ds_shared_src");
+    let dst = ScratchDb::new("ds_shared_dst");
+    let tables = "CREATE TABLE a (id int PRIMARY KEY{d}, name text, modified timestamptz NOT NULL);
+                  CREATE TABLE b (id bigint PRIMARY KEY{d}, name text, modified timestamptz NOT NULL);";
+    src.sql(&tables.replace("{d}", ""));
+    // The new system hands out every table's ids from one sequence it owns nowhere, as
+    // Hibernate's `hibernate_sequence` does.
+    dst.sql(&format!(
+        "CREATE SEQUENCE hibernate_sequence; {}",
+        tables.replace("{d}", " DEFAULT nextval('hibernate_sequence')")
+    ));
+    src.sql(
+        "INSERT INTO a SELECT n, 'a', now() - interval '1 day' FROM generate_series(1, 3) n;
+         INSERT INTO b SELECT n, 'b', now() - interval '1 day' FROM generate_series(10, 12) n;",
+    );
+    migrate_identity(&src, &dst);
+    assert_eq!(
+        dst.sql("INSERT INTO a (name, modified) VALUES ('app', now()) RETURNING id"),
+        "13",
+        "past the largest id the load put in any table sharing it"
+    );
+    src.sql("INSERT INTO b VALUES (20, 'new', now())");
+    let (code, rows, out) = delta(&src.url(), &dst.url(), &["--cursor", "modified"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(rows["public.b"]["inserted"], "1", "{out}");
+    assert_eq!(
+        dst.sql("INSERT INTO a (name, modified) VALUES ('app', now()) RETURNING id"),
+        "21"
+    );
+    // Forward only: a sequence ahead of the tables stays where it is.
+    dst.sql("SELECT setval('hibernate_sequence', 100)");
+    src.sql("INSERT INTO a VALUES (30, 'new', now())");
+    let (code, _, out) = delta(&src.url(), &dst.url(), &["--cursor", "modified"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(dst.sql("SELECT last_value FROM hibernate_sequence"), "100");
+}
+
+#[test]
 fn new_rows_in_identity_and_serial_tables_merge_and_move_their_sequences_on() {
     let src = ScratchDb::new("ds_ident_src");
     let dst = ScratchDb::new("ds_ident_dst");

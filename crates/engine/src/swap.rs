@@ -96,6 +96,11 @@ pub async fn swap(
                 quote_literal(&s.column)
             ));
         }
+        // A sequence the defaults draw from without owning it (shared, or created on its
+        // own): past the loaded ids, forward only (another table may be ahead).
+        for s in &d.default_sequences {
+            sql.push(advance_sequence_sql(&s.sequence, &q, &s.column));
+        }
         sql.extend(d.triggers.iter().cloned());
     }
     // Views and foreign keys elsewhere that depend on the replaced tables follow them to the

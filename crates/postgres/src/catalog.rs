@@ -201,6 +201,10 @@ pub struct TableDdl {
     pub constraints: Vec<ConstraintDef>,
     /// Serial and identity columns with their sequences.
     pub sequences: Vec<SequenceDef>,
+    /// Integer columns whose default draws from a sequence they do not own (one created on
+    /// its own, or shared between tables, as Hibernate's `hibernate_sequence`): the swap and
+    /// delta-sync move it past the loaded values, forward only.
+    pub default_sequences: Vec<SequenceDef>,
     /// `pg_get_triggerdef` of each user trigger on the table.
     pub triggers: Vec<String>,
     /// Columns whose type is a domain with CHECK constraints.
@@ -295,6 +299,34 @@ pub async fn table_ddl(client: &Client, schema: &str, table: &str) -> Result<Tab
         )
         .await
         .map_err(|e| PgError::db(ctx("sequences"), e))?;
+    let shared = client
+        .query(
+            &format!(
+                "SELECT DISTINCT a.attname::text, s.oid::regclass::text
+                 FROM pg_catalog.pg_attrdef ad
+                 JOIN pg_catalog.pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
+                 JOIN pg_catalog.pg_depend dep ON dep.classid = 'pg_catalog.pg_attrdef'::regclass
+                  AND dep.objid = ad.oid AND dep.refclassid = 'pg_catalog.pg_class'::regclass
+                 JOIN pg_catalog.pg_class s ON s.oid = dep.refobjid AND s.relkind = 'S'
+                 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+                 WHERE ad.adrelid = {rel} AND NOT a.attisdropped
+                   AND t.typname IN ('int2', 'int4', 'int8')
+                   AND pg_catalog.pg_get_serial_sequence($3, a.attname)
+                       IS DISTINCT FROM s.oid::regclass::text
+                 ORDER BY 1, 2"
+            ),
+            &[
+                &schema,
+                &table,
+                &format!(
+                    "{}.{}",
+                    cutover_core::catalog::quote_ident(schema),
+                    cutover_core::catalog::quote_ident(table)
+                ),
+            ],
+        )
+        .await
+        .map_err(|e| PgError::db(ctx("column defaults"), e))?;
     let trg = client
         .query(
             &format!(
@@ -394,6 +426,14 @@ pub async fn table_ddl(client: &Client, schema: &str, table: &str) -> Result<Tab
             })
             .collect(),
         triggers: trg.iter().map(|r| r.get(0)).collect(),
+        default_sequences: shared
+            .iter()
+            .map(|r| SequenceDef {
+                column: r.get(0),
+                sequence: r.get(1),
+                identity: false,
+            })
+            .collect(),
     })
 }
 

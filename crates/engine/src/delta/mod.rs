@@ -192,10 +192,10 @@ pub async fn delta_sync(
     }
 }
 
-/// Moves the serial and identity sequences of the tables that got new rows past the largest
-/// value now in their columns (forward only): the merge inserted the source's own ids, which
-/// the sequences did not hand out, and the application's first inserts after the flip would
-/// otherwise collide with them.
+/// Moves the serial and identity sequences of the tables that got new rows, and the sequences
+/// their defaults draw from, past the largest value now in their columns (forward only): the
+/// merge inserted the source's own ids, which the sequences did not hand out, and the
+/// application's first inserts after the flip would otherwise collide with them.
 async fn advance_sequences(
     target: &Client,
     ddl: &HashMap<String, TableDdl>,
@@ -206,7 +206,10 @@ async fn advance_sequences(
         if d.inserted == 0 {
             continue;
         }
-        for s in ddl.get(&p.target.name).map_or(&[][..], |t| &t.sequences) {
+        let Some(t) = ddl.get(&p.target.name) else {
+            continue;
+        };
+        for s in t.sequences.iter().chain(&t.default_sequences) {
             let sql =
                 crate::swap::advance_sequence_sql(&s.sequence, &p.target.qualified(), &s.column);
             target.batch_execute(&sql).await.map_err(|e| {
