@@ -881,3 +881,35 @@ fn rows_that_duplicate_a_unique_key_of_the_target_are_rejects_with_the_rows_that
         shown(&out)
     );
 }
+
+#[test]
+fn oid_columns_naming_large_objects_are_warned_of_as_the_objects_stay_behind() {
+    let src = ScratchDb::new("bad_lo_src");
+    let dst = ScratchDb::new("bad_lo_dst");
+    let ddl = "CREATE TABLE docs (id int PRIMARY KEY, body oid, name text);";
+    src.sql(ddl);
+    dst.sql(ddl);
+    src.sql("INSERT INTO docs VALUES (1, NULL, 'a')");
+    let dir = temp_dir();
+    let identity = write(
+        dir.path(),
+        "docs.toml",
+        "version = 1\n\n[[tables]]\nsource = \"docs\"\ncopy_unmapped = true\n",
+    );
+    let quiet = plan(&src.url(), &dst.url(), &identity);
+    assert!(
+        !String::from_utf8_lossy(&quiet.stdout).contains("large object"),
+        "no large objects, no warning: {}",
+        shown(&quiet)
+    );
+    src.sql("INSERT INTO docs VALUES (2, lo_from_bytea(0, 'hello'), 'b')");
+    let out = plan(&src.url(), &dst.url(), &identity);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(
+            "WARNING  docs: source column `docs.body` is of type oid and the source holds 1 large \
+             object(s): the ids are copied, the objects are not"
+        ),
+        "{}",
+        shown(&out)
+    );
+}

@@ -6,6 +6,7 @@ use cutover_core::catalog::TableInfo;
 use cutover_core::mapping::{self, Mapping};
 use cutover_core::program::{Finding, Severity, TableProgram};
 use cutover_postgres::catalog::{self, ColumnDef, TableDdl};
+use cutover_postgres::PgError;
 use tokio_postgres::Client;
 
 use crate::error::{EngineError, Result};
@@ -228,6 +229,7 @@ pub async fn resolve(settings: &Settings, source: &Client, target: &Client) -> R
                 .into(),
         });
     }
+    findings.extend(large_object_warnings(source, &programs).await?);
     if crate::extract::sql_ascii(source).await? {
         for p in &mut programs {
             p.check_utf8();
@@ -265,6 +267,50 @@ pub async fn resolve(settings: &Settings, source: &Client, target: &Client) -> R
         created,
         swap_blockers,
     })
+}
+
+/// A WARNING per mapped source column of type `oid` (or the `lo` domain) when the source has
+/// large objects: the column's values are copied, but the objects they name live in
+/// `pg_largeobject`, which no table mapping reads.
+async fn large_object_warnings(source: &Client, programs: &[TableProgram]) -> Result<Vec<Finding>> {
+    let columns: Vec<(&TableProgram, &str)> = programs
+        .iter()
+        .flat_map(|p| {
+            p.source_columns.iter().filter_map(move |c| {
+                let info = p.source.column(c)?;
+                matches!(info.type_sql.as_str(), "oid" | "lo").then_some((p, c.as_str()))
+            })
+        })
+        .collect();
+    if columns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let objects: i64 = source
+        .query_one(
+            "SELECT count(*) FROM pg_catalog.pg_largeobject_metadata",
+            &[],
+        )
+        .await
+        .map_err(|e| PgError::db("cannot count the source's large objects", e))?
+        .get(0);
+    if objects == 0 {
+        return Ok(Vec::new());
+    }
+    Ok(columns
+        .into_iter()
+        .map(|(p, c)| Finding {
+            severity: Severity::Warning,
+            table: Some(p.target.name.clone()),
+            column: None,
+            location: None,
+            message: format!(
+                "source column `{}.{c}` is of type oid and the source holds {objects} large \
+                 object(s): the ids are copied, the objects are not (they live in \
+                 pg_largeobject); move them with `pg_dump --large-objects` and check the ids",
+                p.source.name
+            ),
+        })
+        .collect())
 }
 
 /// Tables that other tables inherit from: a read of one includes its children's rows (loaded
