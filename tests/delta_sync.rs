@@ -559,9 +559,10 @@ fn rows_that_exchange_unique_values_are_merged_and_the_constraint_is_kept() {
 }
 
 #[test]
-fn a_real_duplicate_under_a_set_aside_index_fails_the_run_and_changes_nothing() {
+fn a_real_duplicate_after_an_exchange_is_rejected_with_the_change_it_strands() {
     // The target's unique index is on an expression; the source has no such rule and now holds
-    // two addresses that differ only in case, after an exchange.
+    // two addresses that differ only in case, after an exchange. 2 cannot take U3@X (3 keeps
+    // u3@x); so 2 keeps u2@x, which 1 then cannot take either.
     let (src, dst) = unique_pair(
         "ds_dup",
         "CREATE UNIQUE INDEX u_email_lower ON u (lower(email))",
@@ -572,13 +573,15 @@ fn a_real_duplicate_under_a_set_aside_index_fails_the_run_and_changes_nothing() 
          UPDATE u SET email = 'U3@X', modified = now() WHERE id = 2;",
     );
     let before = dst.copy_binary("SELECT * FROM u ORDER BY id");
-    let (code, _, out) = delta(&src.url(), &dst.url(), &["--cursor", "modified"]);
-    assert_eq!(code, Some(2), "{out}");
-    assert!(out.contains("unique index `u_email_lower`"), "{out}");
-    assert!(out.contains("real duplicate"), "{out}");
-    assert!(
-        out.contains("(lower(email))=(u3@x)"),
-        "names the key: {out}"
+    let (code, rows, out) = delta(&src.url(), &dst.url(), &["--cursor", "modified"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(rows["public.u"]["rejected"], "2", "{out}");
+    assert_eq!(
+        dst.sql("SELECT string_agg(key || ' ' || reason, E'\\n' ORDER BY key) FROM _cutover.rejects"),
+        "[\"1\"] unique index `u_email_lower`: key (lower(email))=(u2@x) is held by another row of \
+         the target, or of this run (the row first in key order is kept)\n\
+         [\"2\"] unique index `u_email_lower`: key (lower(email))=(u3@x) is held by another row of \
+         the target, or of this run (the row first in key order is kept)"
     );
     assert_eq!(dst.copy_binary("SELECT * FROM u ORDER BY id"), before);
     assert_eq!(
@@ -722,4 +725,43 @@ fn new_rows_in_identity_and_serial_tables_merge_and_move_their_sequences_on() {
     let (code, _, out) = delta(&src.url(), &dst.url(), &["--cursor", "modified"]);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(dst.sql("SELECT last_value FROM g_id_seq"), "6");
+}
+
+#[test]
+fn a_row_whose_unique_key_the_target_already_holds_is_a_reject_of_the_delta() {
+    let src = ScratchDb::new("ds_dupkey_src");
+    let dst = ScratchDb::new("ds_dupkey_dst");
+    let ddl =
+        "CREATE TABLE accounts (id int PRIMARY KEY, email text, modified timestamptz NOT NULL);";
+    src.sql(ddl);
+    dst.sql(ddl);
+    dst.sql("CREATE UNIQUE INDEX accounts_email ON accounts (lower(email))");
+    src.sql(
+        "INSERT INTO accounts VALUES (1, 'a@x', now() - interval '1 day'),
+           (2, 'b@x', now() - interval '1 day'), (3, 'c@x', now() - interval '1 day');",
+    );
+    migrate_identity(&src, &dst);
+    // 4 takes an address the target keeps for 1; 5 takes the one 2 gives up in the same run;
+    // 6 and 7 arrive together with the same address.
+    src.sql(
+        "INSERT INTO accounts VALUES (4, 'A@x', now()), (5, 'b@x', now()), (6, 'z@x', now()),
+                                     (7, 'Z@x', now());
+         UPDATE accounts SET email = 'new@x', modified = now() WHERE id = 2;",
+    );
+    let (code, rows, out) = delta(&src.url(), &dst.url(), &["--cursor", "modified"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(rows["public.accounts"]["rejected"], "2", "{out}");
+    assert_eq!(
+        dst.sql("SELECT string_agg(id || ' ' || email, ', ' ORDER BY id) FROM accounts"),
+        "1 a@x, 2 new@x, 3 c@x, 5 b@x, 6 z@x"
+    );
+    assert_eq!(
+        dst.sql("SELECT string_agg(key || ' ' || reason, E'\\n' ORDER BY key) FROM _cutover.rejects"),
+        "[\"4\"] unique index `accounts_email`: key (lower(email))=(a@x) is held by another row of \
+         the target, or of this run (the row first in key order is kept)\n\
+         [\"7\"] unique index `accounts_email`: key (lower(email))=(z@x) is held by another row of \
+         the target, or of this run (the row first in key order is kept)"
+    );
+    let (code, _, out) = reconcile(&src.url(), &dst.url(), &[]);
+    assert_eq!(code, Some(0), "the rejects are accounted for: {out}");
 }

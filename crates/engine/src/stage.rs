@@ -289,6 +289,11 @@ pub struct Rebuild {
     /// before them in key order (only searched when building the index failed: a sort of
     /// the table each).
     pub duplicates: Vec<(String, String)>,
+    /// For a delta: per unique index, `(condition, reason)` of the staged rows whose key the
+    /// merged table would hold twice: a target row the delta does not replace holds it, or
+    /// a staged row before it in key order does. (Looked up through the index itself: a probe
+    /// per staged row.)
+    pub delta_duplicates: Vec<(String, String)>,
     /// The staging table.
     staged_name: String,
 }
@@ -410,6 +415,11 @@ pub async fn rebuild_sql(
         .map(|&k| format!("s.{}", quote_ident(&program.target_columns[k].name)))
         .chain(["s::text".to_string()])
         .collect();
+    let key_names: Vec<String> = program
+        .key
+        .iter()
+        .map(|&k| quote_ident(&program.target_columns[k].name))
+        .collect();
     for idx in &ddl.indexes {
         let Some(u) = &idx.unique else { continue };
         if u.keys.is_empty() {
@@ -442,7 +452,68 @@ pub async fn rebuild_sql(
             quote_literal(&format!("unique index `{}`: key ({keys})=(", idx.name)),
             quote_literal(") is duplicated; the row first in key order is kept")
         );
-        out.duplicates.push((cond, reason));
+        out.duplicates.push((cond, reason.clone()));
+        if u.predicate.is_none() && u.keys == key_names {
+            // The merge's own key: a staged row updates the target row with its key or
+            // inserts one that is not there.
+            continue;
+        }
+
+        let target = program.target.qualified();
+        let pk = &key_names;
+        let named =
+            |prefix: &str, n: usize| (1..=n).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>();
+        let (ks, ps) = (named("_k", u.keys.len()), named("_p", pk.len()));
+        let same_key = u
+            .keys
+            .iter()
+            .zip(&ks)
+            .map(|(k, x)| format!("({k}) = x.{x}"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let t0_pk = pk
+            .iter()
+            .map(|c| format!("t0.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let s2_pk = pk
+            .iter()
+            .map(|c| format!("s2.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let x_pk = ps
+            .iter()
+            .map(|p| format!("x.{p}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let cond = format!(
+            "ctid = ANY (ARRAY(SELECT x._c FROM (SELECT s.ctid AS _c, {}, {}, row_number() OVER \
+             (PARTITION BY {keys} ORDER BY {}) AS _n FROM {staged_name} s WHERE {filter}) x \
+             WHERE x._n > 1 OR EXISTS (SELECT 1 FROM {target} t0 WHERE {filter} AND {same_key} \
+             AND ROW({t0_pk}) IS DISTINCT FROM ROW({x_pk}) AND NOT EXISTS (SELECT 1 FROM \
+             {staged_name} s2 WHERE ROW({s2_pk}) = ROW({t0_pk})))))",
+            u.keys
+                .iter()
+                .zip(&ks)
+                .map(|(k, x)| format!("({k}) AS {x}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            pk.iter()
+                .zip(&ps)
+                .map(|(c, p)| format!("s.{c} AS {p}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            order.join(", ")
+        );
+        let reason = format!(
+            "{} || concat_ws(', ', {values}) || {}",
+            quote_literal(&format!("unique index `{}`: key ({keys})=(", idx.name)),
+            quote_literal(
+                ") is held by another row of the target, or of this run (the row first in key \
+                 order is kept)"
+            )
+        );
+        out.delta_duplicates.push((cond, reason));
     }
     for d in &ddl.domains {
         let col = quote_ident(&d.column);

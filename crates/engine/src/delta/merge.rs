@@ -21,8 +21,8 @@ use tokio_postgres::Client;
 
 use super::{refresh_entry, window, Deletes, DeltaOptions, OnConflict, TableDelta};
 use crate::cleanup::{
-    copy_returning, key_json, reject_check_violations, reject_domain_violations, resolve_orphans,
-    run_returning, Parents, TableTally,
+    copy_returning, key_json, reject_check_violations, reject_domain_violations, reject_duplicates,
+    resolve_orphans, run_returning, Parents, TableTally,
 };
 use crate::error::{EngineError, Result};
 use crate::extract::{copy_out_sql, select_sql};
@@ -207,6 +207,9 @@ impl Cycle<'_> {
                 )
             })?;
         }
+        // Until nothing more is found: a rejected row no longer replaces its target row, whose
+        // key may then be held against another staged row.
+        while reject_duplicates(target, stage, p, &rb.delta_duplicates, &mut tally).await? > 0 {}
         resolve_orphans(
             target,
             stage,

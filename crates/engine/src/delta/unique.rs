@@ -7,9 +7,10 @@
 //! avoids a transient duplicate, and the whole run fails on every retry. So a run that fails on
 //! a unique index of the table it is merging is run again from the start with that index taken
 //! off the table, in the run's own transaction, before the merge, and built again after every
-//! merge and delete, before the commit. A duplicate that the final state still holds (a real
-//! one) fails that build: the run fails with the index and the key named, and the target is
-//! left as it was. The rebuild reads the whole table, so it costs like an index build; runs
+//! merge and delete, before the commit. Real duplicates are rejected before the merge (see
+//! `Rebuild::delta_duplicates`); one that still reaches that build (an equality the search
+//! does not see the index's way) fails it: the run fails with the index and the key named,
+//! and the target is left as it was. The rebuild reads the whole table, so it costs like an index build; runs
 //! without such an exchange pay nothing.
 use std::sync::Mutex;
 
