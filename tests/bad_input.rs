@@ -590,6 +590,30 @@ fn a_partitioned_target_is_a_blocker_of_the_full_load_only() {
     src.sql(
         "UPDATE m SET modified = now() WHERE id = 2; INSERT INTO m VALUES (3, '2025-06-01', now())",
     );
+    delta_syncs(&src, &dst, "modified", "2000-01-01");
+    reconciles(&src, &dst);
+    assert_eq!(dst.sql("SELECT count(*) FROM m_2025"), "2");
+}
+
+/// `reconcile` of the two databases passes (exit 0): the rejects are accounted for.
+fn reconciles(src: &ScratchDb, dst: &ScratchDb) {
+    let dir = temp_dir();
+    let report = dir.path().join("report.csv");
+    let out = cutover(&[
+        "reconcile",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--quiet",
+        "--output",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+}
+
+/// `migrate delta-sync --cursor CURSOR --since SINCE` of the two databases succeeds.
+fn delta_syncs(src: &ScratchDb, dst: &ScratchDb, cursor: &str, since: &str) {
     let out = cutover(&[
         "migrate",
         "delta-sync",
@@ -598,24 +622,12 @@ fn a_partitioned_target_is_a_blocker_of_the_full_load_only() {
         "--target",
         &dst.url(),
         "--cursor",
-        "modified",
+        cursor,
         "--since",
-        "2000-01-01",
+        since,
+        "--quiet",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
-    let dir = temp_dir();
-    let report = dir.path().join("r.csv");
-    let out = cutover(&[
-        "reconcile",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--output",
-        report.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
-    assert_eq!(dst.sql("SELECT count(*) FROM m_2025"), "2");
 }
 
 /// `(column, reason, count)` of the target's rejects, one per line.
@@ -666,44 +678,14 @@ fn values_a_domain_refuses_are_rejects_of_the_full_load_and_of_delta_sync() {
         "integer,pos,email,nn,smallish,timestamp with time zone",
         "the columns keep their domains"
     );
-    let dir = temp_dir();
-    let report = dir.path().join("report.csv");
-    let out = cutover(&[
-        "reconcile",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--quiet",
-        "--output",
-        report.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "rejects are accounted for: {}",
-        shown(&out)
-    );
+    reconciles(&src, &dst);
 
     src.sql(
         "UPDATE t SET v = -1, modified = '2025-01-01' WHERE id = 5;
          UPDATE t SET e = 'new@y.org', modified = '2025-01-01' WHERE id = 6;
          INSERT INTO t VALUES (41, 7, 'z@z.com', 'x', 20, '2025-01-01'), (42, 0, 'q@q.com', 'x', 20, '2025-01-01');",
     );
-    let out = cutover(&[
-        "migrate",
-        "delta-sync",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--cursor",
-        "modified",
-        "--since",
-        "2024-06-01",
-        "--quiet",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    delta_syncs(&src, &dst, "modified", "2024-06-01");
     assert_eq!(
         dst.sql("SELECT string_agg(format('%s %s %s', id, v, e), ', ' ORDER BY id) FROM t WHERE id IN (5, 6, 41, 42)"),
         "5 2 a5@x.com, 6 3 new@y.org, 41 7 z@z.com",
@@ -778,52 +760,18 @@ fn text_a_sql_ascii_source_holds_in_another_encoding_is_rejected_not_a_failed_lo
         dst.sql("SELECT string_agg(format('%s %s %s', id, s, v), ', ' ORDER BY id) FROM t"),
         "1 plain a, 2 hé b"
     );
-    let dir = temp_dir();
-    let report = dir.path().join("report.csv");
-    let reconcile = || {
-        cutover(&[
-            "reconcile",
-            "--source",
-            &src.url(),
-            "--target",
-            &dst.url(),
-            "--quiet",
-            "--output",
-            report.to_str().unwrap(),
-        ])
-    };
-    let out = reconcile();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "the rejects are accounted for: {}",
-        shown(&out)
-    );
+    reconciles(&src, &dst);
 
     src.sql(
         "INSERT INTO t VALUES (5, 'new', 'e', '2025-01-01'),
                               (6, convert_from('\\xff'::bytea, 'SQL_ASCII'), 'f', '2025-01-01');",
     );
-    let out = cutover(&[
-        "migrate",
-        "delta-sync",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--cursor",
-        "m",
-        "--since",
-        "2024-06-01",
-        "--quiet",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    delta_syncs(&src, &dst, "m", "2024-06-01");
     assert_eq!(
         dst.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM t"),
         "1,2,5"
     );
-    let out = reconcile();
-    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    reconciles(&src, &dst);
 }
 
 #[test]
@@ -862,24 +810,7 @@ fn rows_that_duplicate_a_unique_key_of_the_target_are_rejects_with_the_rows_that
         dst.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM orders"),
         "10,13"
     );
-    let dir = temp_dir();
-    let report = dir.path().join("report.csv");
-    let out = cutover(&[
-        "reconcile",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--quiet",
-        "--output",
-        report.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "the rejects are accounted for: {}",
-        shown(&out)
-    );
+    reconciles(&src, &dst);
 }
 
 #[test]

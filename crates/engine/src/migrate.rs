@@ -730,6 +730,21 @@ impl Job<'_> {
             )
             .await?;
         }
+        self.orphans_and_checkpoint(target, tallies, "the clean-up")
+            .await?;
+        drill_pause("cleanup").await;
+        self.constrain(target, tallies).await
+    }
+
+    /// The last steps of a clean-up transaction: the rows orphaned by the rejects so far
+    /// become rejects too (until nothing changes), the tallies are checkpointed, and it
+    /// commits.
+    async fn orphans_and_checkpoint(
+        &self,
+        target: &Client,
+        tallies: &mut [TableTally],
+        what: &str,
+    ) -> Result<()> {
         resolve_orphans(
             target,
             self.stage,
@@ -749,9 +764,8 @@ impl Job<'_> {
         target
             .batch_execute("COMMIT")
             .await
-            .map_err(|e| PgError::db("cannot commit the clean-up", e))?;
-        drill_pause("cleanup").await;
-        self.constrain(target, tallies).await
+            .map_err(|e| PgError::db(format!("cannot commit {what}"), e))?;
+        Ok(())
     }
 
     /// Builds the indexes and constraints. When a unique index cannot be built because staged
@@ -795,26 +809,8 @@ impl Job<'_> {
             let _ = target.batch_execute("ROLLBACK").await;
             return Err(first);
         }
-        resolve_orphans(
-            target,
-            self.stage,
-            self.programs,
-            self.ddl,
-            tallies,
-            crate::cleanup::Parents::Staged,
-        )
-        .await?;
-        let named: Vec<(String, &TableTally)> = self
-            .programs
-            .iter()
-            .zip(tallies.iter())
-            .map(|(p, t)| (p.target.name.clone(), t))
-            .collect();
-        checkpoint::record_cleaned(target, self.stage, &named).await?;
-        target
-            .batch_execute("COMMIT")
-            .await
-            .map_err(|e| PgError::db("cannot commit the clean-up of duplicates", e))?;
+        self.orphans_and_checkpoint(target, tallies, "the clean-up of duplicates")
+            .await?;
         self.build_constraints(target).await
     }
 
