@@ -492,16 +492,7 @@ fn a_target_holding_rows_no_cutover_run_loaded_is_refused_without_overwrite() {
     // Said on purpose, it replaces them; a later run over what cutover loaded needs no flag.
     let out = migrate(&src.url(), &dst.url(), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
-    let out = cutover(&[
-        "migrate",
-        "full",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--quiet",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    migrate_identity(&src, &dst);
 }
 
 #[test]

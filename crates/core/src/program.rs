@@ -162,6 +162,15 @@ impl TableProgram {
         &self.schema
     }
 
+    /// Whether every text value of a row that must be UTF-8 (`utf8_inputs`) is; `value(i)` is
+    /// the row's value of source column `i` (`None` for NULL). For the row-at-a-time readers;
+    /// [`TableProgram::run`] rejects such rows with the reason.
+    pub fn text_is_utf8<'a>(&self, value: impl Fn(usize) -> Option<&'a [u8]>) -> bool {
+        self.utf8_inputs
+            .iter()
+            .all(|&i| value(i).is_none_or(|v| std::str::from_utf8(v).is_ok()))
+    }
+
     /// Rejects the rows whose text values (text, varchar, char, name, enum, json, jsonb) are
     /// not valid UTF-8: for a source database in `SQL_ASCII`, read without conversion.
     pub fn check_utf8(&mut self) {

@@ -205,6 +205,38 @@ async fn reject_where(
     Ok(count)
 }
 
+/// Removes the rows for which any of `violations` (`(reason, SQL condition)`) holds, each
+/// rejected with the reason of the first that does, as refused in `column` ("" for the row).
+async fn reject_first_violated(
+    client: &Client,
+    stage: &Stage,
+    program: &TableProgram,
+    violations: &[(String, String)],
+    column: &str,
+    tally: &mut TableTally,
+) -> Result<u64> {
+    if violations.is_empty() {
+        return Ok(0);
+    }
+    let cond = violations
+        .iter()
+        .map(|(_, c)| c.as_str())
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let reason = format!(
+        "CASE {} END",
+        violations
+            .iter()
+            .map(|(why, c)| format!(
+                "WHEN {c} THEN {}",
+                cutover_core::catalog::quote_literal(why)
+            ))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    reject_where(client, stage, program, &cond, &reason, column, tally).await
+}
+
 /// Removes the rows that violate a CHECK constraint of the target table.
 pub async fn reject_check_violations(
     client: &Client,
@@ -213,26 +245,16 @@ pub async fn reject_check_violations(
     checks: &[(String, String)],
     tally: &mut TableTally,
 ) -> Result<u64> {
-    if checks.is_empty() {
-        return Ok(0);
-    }
-    let cond = checks
+    let violations: Vec<(String, String)> = checks
         .iter()
-        .map(|(_, e)| format!("({e}) IS FALSE"))
-        .collect::<Vec<_>>()
-        .join(" OR ");
-    let reason = format!(
-        "CASE {} END",
-        checks
-            .iter()
-            .map(|(n, e)| format!(
-                "WHEN ({e}) IS FALSE THEN {}",
-                cutover_core::catalog::quote_literal(&format!("violates check constraint `{n}`"))
-            ))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    reject_where(client, stage, program, &cond, &reason, "", tally).await
+        .map(|(n, e)| {
+            (
+                format!("violates check constraint `{n}`"),
+                format!("({e}) IS FALSE"),
+            )
+        })
+        .collect();
+    reject_first_violated(client, stage, program, &violations, "", tally).await
 }
 
 /// Removes the rows with a value the CHECK constraints of its column's domain refuse (the
@@ -246,24 +268,8 @@ pub async fn reject_domain_violations(
     tally: &mut TableTally,
 ) -> Result<u64> {
     let mut n = 0;
-    for (column, checks) in domain_checks.iter().filter(|(_, c)| !c.is_empty()) {
-        let cond = checks
-            .iter()
-            .map(|(_, c)| c.as_str())
-            .collect::<Vec<_>>()
-            .join(" OR ");
-        let reason = format!(
-            "CASE {} END",
-            checks
-                .iter()
-                .map(|(why, c)| format!(
-                    "WHEN {c} THEN {}",
-                    cutover_core::catalog::quote_literal(why)
-                ))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-        n += reject_where(client, stage, program, &cond, &reason, column, tally).await?;
+    for (column, checks) in domain_checks {
+        n += reject_first_violated(client, stage, program, checks, column, tally).await?;
     }
     Ok(n)
 }

@@ -16,6 +16,8 @@ pub enum ErrorKind {
     /// The source's exported snapshot is gone (its exporting session ended: a server restart,
     /// a terminated backend): a reader can no longer join it.
     SnapshotLost,
+    /// A unique index or constraint refused a key it would hold twice (SQLSTATE 23505).
+    UniqueViolation,
     /// Stopped by Ctrl-C / SIGTERM.
     Interrupted,
     /// The run worked and stopped on a problem it was told to stop on (e.g. a delta-sync
@@ -83,6 +85,7 @@ impl From<PgError> for EngineError {
                 ErrorKind::Connection
             }
             PgErrorKind::Retryable => ErrorKind::Transient,
+            _ if e.sqlstate() == Some("23505") => ErrorKind::UniqueViolation,
             _ => ErrorKind::Runtime,
         };
         EngineError {

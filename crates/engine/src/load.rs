@@ -44,9 +44,6 @@ pub struct ChunkWorker {
     rows: Option<CopyRows>,
     /// For the row path: columns whose NULL is not simply kept (a default, or a reject).
     null_rules: Vec<usize>,
-    /// For the row path: columns whose bytes must be UTF-8 (`TableProgram::utf8_inputs`); a
-    /// row with one that is not takes the batch path, which rejects it.
-    utf8_rules: Vec<usize>,
     /// For the row path: rows encoded, waiting to be digested a group at a time.
     queue: RowQueue,
     /// Rows of the current chunk digested but not yet added to the leaves.
@@ -81,12 +78,10 @@ impl ChunkWorker {
             .filter(|c| c.null != PassNull::Keep)
             .map(|c| c.input)
             .collect();
-        let utf8_rules = program.utf8_inputs.clone();
         ChunkWorker {
             decoder: CopyDecoder::new(&names, BATCH_ROWS, BATCH_BYTES),
             rows: in_place.map(|_| CopyRows::new(&names)),
             null_rules,
-            utf8_rules,
             queue: RowQueue::default(),
             pending: Vec::new(),
             table: program.target.name.clone(),
@@ -133,11 +128,10 @@ impl ChunkWorker {
             queue.drain(|_, d, _, _| pending.push((bucket_at(k, &d.bucket_hash), d.digest)));
         };
         let result = rows.feed(data, |row| {
+            // A row with a NULL a rule handles, or with text that is not UTF-8 (a SQL_ASCII
+            // source), takes the batch path, which applies the rule or rejects the row.
             if self.null_rules.iter().any(|&i| row.get(i).is_none())
-                || self
-                    .utf8_rules
-                    .iter()
-                    .any(|&i| row.get(i).is_some_and(|v| std::str::from_utf8(v).is_err()))
+                || !self.program.text_is_utf8(|i| row.get(i))
             {
                 let batch = self.one_row_batch(row);
                 self.process(batch, out);

@@ -775,7 +775,7 @@ impl Job<'_> {
     /// index.)
     async fn constrain(&self, target: &Client, tallies: &mut [TableTally]) -> Result<()> {
         let first = match self.build_constraints(target).await {
-            Err(e) if e.message.contains("(SQLSTATE 23505)") => e,
+            Err(e) if e.kind == ErrorKind::UniqueViolation => e,
             done => return done,
         };
         self.observer.event(Event::Phase(

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 
 use cutover_core::catalog::{quote_ident, quote_literal};
 use cutover_core::program::{RowReject, TableProgram};
-use cutover_postgres::catalog::{printed_name, ColumnDef, DomainColumn, SequenceDef, TableDdl};
+use cutover_postgres::catalog::{
+    printed_name, ColumnDef, DomainColumn, SequenceDef, TableDdl, UniqueKey,
+};
 use cutover_postgres::PgError;
 use tokio_postgres::Client;
 
@@ -96,12 +98,9 @@ impl Stage {
             program.target.qualified(),
             tablespace_clause(program.target.tablespace.as_deref())
         );
-        if !domains.is_empty() {
-            let alters: Vec<String> = domains
-                .iter()
-                .map(|d| format!("ALTER COLUMN {} TYPE {}", quote_ident(&d.column), d.base))
-                .collect();
-            sql.push_str(&format!("; ALTER TABLE {staged} {}", alters.join(", ")));
+        if let Some(alter) = retype_sql(&staged, domains, |d| &d.base) {
+            sql.push_str("; ");
+            sql.push_str(&alter);
         }
         sql
     }
@@ -409,111 +408,17 @@ pub async fn rebuild_sql(
             _ => {}
         }
     }
-    let order: Vec<String> = program
-        .key
-        .iter()
-        .map(|&k| format!("s.{}", quote_ident(&program.target_columns[k].name)))
-        .chain(["s::text".to_string()])
-        .collect();
     let key_names: Vec<String> = program
         .key
         .iter()
         .map(|&k| quote_ident(&program.target_columns[k].name))
         .collect();
     for idx in &ddl.indexes {
-        let Some(u) = &idx.unique else { continue };
-        if u.keys.is_empty() {
-            continue;
+        if let Some(u) = idx.unique.as_ref().filter(|u| !u.keys.is_empty()) {
+            let (full, delta) = duplicate_searches(program, &staged_name, &idx.name, u, &key_names);
+            out.duplicates.push(full);
+            out.delta_duplicates.extend(delta);
         }
-        let keys = u.keys.join(", ");
-        let mut filter: Vec<String> = u.predicate.iter().map(|p| format!("({p})")).collect();
-        if !u.nulls_not_distinct {
-            filter.extend(u.keys.iter().map(|k| format!("({k}) IS NOT NULL")));
-        }
-        let filter = if filter.is_empty() {
-            "true".to_string()
-        } else {
-            filter.join(" AND ")
-        };
-        let cond = format!(
-            "ctid = ANY (ARRAY(SELECT d.ctid FROM (SELECT s.ctid, row_number() OVER \
-             (PARTITION BY {keys} ORDER BY {}) AS n FROM {staged_name} s WHERE {filter}) d \
-             WHERE d.n > 1))",
-            order.join(", ")
-        );
-        let values = u
-            .keys
-            .iter()
-            .map(|k| format!("coalesce(({k})::text, 'NULL')"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let reason = format!(
-            "{} || concat_ws(', ', {values}) || {}",
-            quote_literal(&format!("unique index `{}`: key ({keys})=(", idx.name)),
-            quote_literal(") is duplicated; the row first in key order is kept")
-        );
-        out.duplicates.push((cond, reason.clone()));
-        if u.predicate.is_none() && u.keys == key_names {
-            // The merge's own key: a staged row updates the target row with its key or
-            // inserts one that is not there.
-            continue;
-        }
-
-        let target = program.target.qualified();
-        let pk = &key_names;
-        let named =
-            |prefix: &str, n: usize| (1..=n).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>();
-        let (ks, ps) = (named("_k", u.keys.len()), named("_p", pk.len()));
-        let same_key = u
-            .keys
-            .iter()
-            .zip(&ks)
-            .map(|(k, x)| format!("({k}) = x.{x}"))
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        let t0_pk = pk
-            .iter()
-            .map(|c| format!("t0.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let s2_pk = pk
-            .iter()
-            .map(|c| format!("s2.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let x_pk = ps
-            .iter()
-            .map(|p| format!("x.{p}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let cond = format!(
-            "ctid = ANY (ARRAY(SELECT x._c FROM (SELECT s.ctid AS _c, {}, {}, row_number() OVER \
-             (PARTITION BY {keys} ORDER BY {}) AS _n FROM {staged_name} s WHERE {filter}) x \
-             WHERE x._n > 1 OR EXISTS (SELECT 1 FROM {target} t0 WHERE {filter} AND {same_key} \
-             AND ROW({t0_pk}) IS DISTINCT FROM ROW({x_pk}) AND NOT EXISTS (SELECT 1 FROM \
-             {staged_name} s2 WHERE ROW({s2_pk}) = ROW({t0_pk})))))",
-            u.keys
-                .iter()
-                .zip(&ks)
-                .map(|(k, x)| format!("({k}) AS {x}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            pk.iter()
-                .zip(&ps)
-                .map(|(c, p)| format!("s.{c} AS {p}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            order.join(", ")
-        );
-        let reason = format!(
-            "{} || concat_ws(', ', {values}) || {}",
-            quote_literal(&format!("unique index `{}`: key ({keys})=(", idx.name)),
-            quote_literal(
-                ") is held by another row of the target, or of this run (the row first in key \
-                 order is kept)"
-            )
-        );
-        out.delta_duplicates.push((cond, reason));
     }
     for d in &ddl.domains {
         let col = quote_ident(&d.column);
@@ -532,14 +437,7 @@ pub async fn rebuild_sql(
             .collect();
         out.domain_checks.push((d.column.clone(), checks));
     }
-    if !ddl.domains.is_empty() {
-        let alters: Vec<String> = ddl
-            .domains
-            .iter()
-            .map(|d| format!("ALTER COLUMN {} TYPE {}", quote_ident(&d.column), d.domain))
-            .collect();
-        out.retype = Some(format!("ALTER TABLE {staged_name} {}", alters.join(", ")));
-    }
+    out.retype = retype_sql(&staged_name, &ddl.domains, |d| &d.domain);
     for idx in &ddl.indexes {
         if idx.constraint_kind == Some('x') {
             if let Some(con) = &idx.constraint {
@@ -562,6 +460,108 @@ pub async fn rebuild_sql(
         }
     }
     Ok(out)
+}
+
+/// `ALTER TABLE staged ALTER COLUMN c TYPE t, …` giving each domain column the type `ty`
+/// picks (its base type, or the domain); `None` without domain columns.
+fn retype_sql(
+    staged: &str,
+    domains: &[DomainColumn],
+    ty: impl Fn(&DomainColumn) -> &String,
+) -> Option<String> {
+    if domains.is_empty() {
+        return None;
+    }
+    let alters: Vec<String> = domains
+        .iter()
+        .map(|d| format!("ALTER COLUMN {} TYPE {}", quote_ident(&d.column), ty(d)))
+        .collect();
+    Some(format!("ALTER TABLE {staged} {}", alters.join(", ")))
+}
+
+/// `items` formatted by `f` and joined with ", ".
+fn list<T>(items: impl IntoIterator<Item = T>, f: impl Fn(T) -> String) -> String {
+    items.into_iter().map(f).collect::<Vec<_>>().join(", ")
+}
+
+/// The searches for the rows that hold the key of unique index `index` (key `u`) twice, as
+/// `(condition, reason)` on the staging table: for a full load, the rows after the first of
+/// each key in key order; for a delta (`None` for the merge key itself: a staged row updates
+/// the target row with its key or inserts one that is not there), also the staged rows
+/// whose key a target row the delta does not replace holds, looked up through the index.
+fn duplicate_searches(
+    program: &TableProgram,
+    staged: &str,
+    index: &str,
+    u: &UniqueKey,
+    key_names: &[String],
+) -> ((String, String), Option<(String, String)>) {
+    let keys = u.keys.join(", ");
+    let mut filter: Vec<String> = u.predicate.iter().map(|p| format!("({p})")).collect();
+    if !u.nulls_not_distinct {
+        filter.extend(u.keys.iter().map(|k| format!("({k}) IS NOT NULL")));
+    }
+    let filter = if filter.is_empty() {
+        "true".to_string()
+    } else {
+        filter.join(" AND ")
+    };
+    // Key order, then the whole row: which duplicate is kept does not depend on load order.
+    let order = list(
+        key_names
+            .iter()
+            .map(|k| format!("s.{k}"))
+            .chain(["s::text".to_string()]),
+        |k| k,
+    );
+    let values = list(&u.keys, |k| format!("coalesce(({k})::text, 'NULL')"));
+    let reason = |tail: &str| {
+        format!(
+            "{} || concat_ws(', ', {values}) || {}",
+            quote_literal(&format!("unique index `{index}`: key ({keys})=(")),
+            quote_literal(tail)
+        )
+    };
+    let full = (
+        format!(
+            "ctid = ANY (ARRAY(SELECT d.ctid FROM (SELECT s.ctid, row_number() OVER \
+             (PARTITION BY {keys} ORDER BY {order}) AS n FROM {staged} s WHERE {filter}) d \
+             WHERE d.n > 1))"
+        ),
+        reason(") is duplicated; the row first in key order is kept"),
+    );
+    if u.predicate.is_none() && u.keys == key_names {
+        return (full, None);
+    }
+    let target = program.target.qualified();
+    let ks: Vec<String> = (1..=u.keys.len()).map(|i| format!("_k{i}")).collect();
+    let ps: Vec<String> = (1..=key_names.len()).map(|i| format!("_p{i}")).collect();
+    let same_key = u
+        .keys
+        .iter()
+        .zip(&ks)
+        .map(|(k, x)| format!("({k}) = x.{x}"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let t0_pk = list(key_names, |c| format!("t0.{c}"));
+    let delta = (
+        format!(
+            "ctid = ANY (ARRAY(SELECT x._c FROM (SELECT s.ctid AS _c, {}, {}, row_number() OVER \
+             (PARTITION BY {keys} ORDER BY {order}) AS _n FROM {staged} s WHERE {filter}) x \
+             WHERE x._n > 1 OR EXISTS (SELECT 1 FROM {target} t0 WHERE {filter} AND {same_key} \
+             AND ROW({t0_pk}) IS DISTINCT FROM ROW({}) AND NOT EXISTS (SELECT 1 FROM \
+             {staged} s2 WHERE ROW({}) = ROW({t0_pk})))))",
+            list(u.keys.iter().zip(&ks), |(k, x)| format!("({k}) AS {x}")),
+            list(key_names.iter().zip(&ps), |(c, p)| format!("s.{c} AS {p}")),
+            list(&ps, |p| format!("x.{p}")),
+            list(key_names, |c| format!("s2.{c}")),
+        ),
+        reason(
+            ") is held by another row of the target, or of this run (the row first in key \
+             order is kept)",
+        ),
+    );
+    (full, Some(delta))
 }
 
 /// A domain's check (`CHECK ((VALUE > 0))`, as `pg_get_constraintdef` prints it) as an

@@ -155,22 +155,15 @@ impl SideWorker {
         else {
             return Err(EngineError::runtime("internal: not a row-by-row side"));
         };
-        let key = &self.program.key;
-        // Text the load rejected as not UTF-8 (a SQL_ASCII source): rejected here too.
-        let utf8: &[usize] = if self.transform {
-            &self.program.utf8_inputs
-        } else {
-            &[]
-        };
+        let (program, transform) = (&self.program, self.transform);
+        let key = &program.key;
         let mut sink = Sink::new(&self.ledger, &mut self.leaves, &mut self.spill);
         let mut n = 0;
         let mut refused = 0;
         let result = rows.feed(data, |row| {
             n += 1;
-            if utf8
-                .iter()
-                .any(|&i| row.get(i).is_some_and(|v| std::str::from_utf8(v).is_err()))
-            {
+            // Text the load rejected as not UTF-8 (a SQL_ASCII source): rejected here too.
+            if transform && !program.text_is_utf8(|i| row.get(i)) {
                 refused += 1;
                 return;
             }
