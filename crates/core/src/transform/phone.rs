@@ -2,11 +2,17 @@
 //!
 //! The crate's `parse` costs ~17 µs a number, most of it in its shared regex cache (a lock
 //! and a hash of the pattern's text per regex use, and recompiles when the cache turns over).
-//! The common case — a North American number spelled with digits, spaces, `()-.` and at most a
-//! leading `+` — is read here directly and checked against the same metadata patterns,
-//! compiled once ([`nanp`]), valid or not; any other spelling goes through the crate. A test
-//! compares both on thousands of spellings, area codes and regions: the results are the
-//! crate's either way.
+//! Two common spellings are read here directly and checked against the same metadata
+//! patterns, compiled once per country code and anchored ([`fast`]):
+//!
+//! - a North American number spelled with digits, spaces, `()-.` and at most a leading `+`
+//!   is decided here, valid or not;
+//! - any other number spelled `+CC` and digits grouped the same way is accepted here when
+//!   valid, as long as the crate's parser would not strip a national prefix from it; when it
+//!   is not valid, the crate decides (its parser may read it differently).
+//!
+//! Any other spelling goes through the crate. Tests compare both on thousands of spellings,
+//! country codes and regions: the results are the crate's either way.
 use std::sync::OnceLock;
 
 use phonenumber::country::Id;
@@ -48,21 +54,36 @@ pub fn phone_e164(s: &str, region: Option<Region>) -> Result<String, String> {
             quote(s)
         ),
     };
-    match nanp::fast_e164(s, region.map(|r| r.0)) {
+    let region = region.map(|r| r.0);
+    match fast::nanp_e164(s, region) {
         Some(Some(e164)) => return Ok(e164),
         Some(None) => return Err(invalid()),
         None => {}
     }
-    let number = phonenumber::parse(region.map(|r| r.0), s).map_err(|_| invalid())?;
+    if let Some(e164) = fast::international_e164(s, region) {
+        return Ok(e164);
+    }
+    let number = phonenumber::parse(region, s).map_err(|_| invalid())?;
     if !phonenumber::is_valid(&number) {
         return Err(invalid());
     }
     Ok(number.format().mode(phonenumber::Mode::E164).to_string())
 }
 
-/// North American numbers (country code 1) without the crate's parser.
-mod nanp {
+/// Numbers in plain spellings without the crate's parser.
+mod fast {
     use super::*;
+
+    /// `pattern` compiled to match at the start of the text only: `is_match` of it is the
+    /// crate's `find(…)` starting at 0 (a match starts at 0 if and only if the leftmost one
+    /// does), without the search for where the match ends and then begins.
+    fn anchored(pattern: &str) -> Option<Regex> {
+        // The newline ends a `#` comment the pattern might hold (`ignore_whitespace`).
+        RegexBuilder::new(&format!("^(?:{pattern}\n)"))
+            .ignore_whitespace(true)
+            .build()
+            .ok()
+    }
 
     /// One metadata descriptor, its pattern compiled once: the crate's `Descriptor::is_match`.
     struct Pattern {
@@ -72,13 +93,9 @@ mod nanp {
 
     impl Pattern {
         fn of(d: &Descriptor) -> Option<Self> {
-            let regex = RegexBuilder::new(d.national_number().as_str())
-                .ignore_whitespace(true)
-                .build()
-                .ok()?;
             Some(Pattern {
                 lengths: d.possible_length().to_vec(),
-                regex,
+                regex: anchored(d.national_number().as_str())?,
             })
         }
 
@@ -86,16 +103,20 @@ mod nanp {
             if !self.lengths.is_empty() && !self.lengths.contains(&(value.len() as u16)) {
                 return false;
             }
-            self.regex.find(value).is_some_and(|m| m.start() == 0)
+            self.regex.is_match(value)
         }
     }
 
-    /// A region of country code 1: its leading-digits pattern, its general pattern and the
-    /// patterns of every number type.
+    /// A region's metadata as the crate's parser and validator use it: the leading digits that
+    /// pick it among the regions of its country code, its general pattern, the patterns of
+    /// every number type, and its national prefix rules.
     struct Region {
+        id: String,
         leading: Option<Regex>,
         general: Pattern,
         types: Vec<Pattern>,
+        national_prefix: Option<String>,
+        prefix_for_parsing: Option<Regex>,
     }
 
     impl Region {
@@ -113,23 +134,21 @@ mod nanp {
                 d.fixed_line(),
                 d.mobile(),
             ];
-            let leading = match meta.leading_digits() {
-                Some(r) => Some(
-                    RegexBuilder::new(r.as_str())
-                        .ignore_whitespace(true)
-                        .build()
-                        .ok()?,
-                ),
-                None => None,
+            let regex = |r: Option<&str>| match r {
+                Some(r) => anchored(r).map(Some),
+                None => Some(None),
             };
             Some(Region {
-                leading,
+                id: meta.id().to_string(),
+                leading: regex(meta.leading_digits().map(|r| r.as_str()))?,
                 general: Pattern::of(d.general())?,
                 types: types
                     .into_iter()
                     .flatten()
                     .map(Pattern::of)
                     .collect::<Option<_>>()?,
+                national_prefix: meta.national_prefix().map(str::to_string),
+                prefix_for_parsing: regex(meta.national_prefix_for_parsing().map(|r| r.as_str()))?,
             })
         }
 
@@ -137,37 +156,81 @@ mod nanp {
         fn has_type(&self, national: &str) -> bool {
             self.general.is_match(national) && self.types.iter().any(|t| t.is_match(national))
         }
+
+        /// Whether the crate's parser, reading a number with this region's metadata, would
+        /// strip a national prefix (or a carrier code) from `national`.
+        fn strips(&self, national: &str) -> bool {
+            self.prefix_for_parsing
+                .as_ref()
+                .is_some_and(|re| re.is_match(national))
+                || self
+                    .national_prefix
+                    .as_ref()
+                    .is_some_and(|p| national.starts_with(p.as_str()))
+        }
     }
 
-    /// The regions of country code 1 in the metadata's order; `None` if any pattern does not
-    /// compile (then every number takes the crate's path).
-    fn regions() -> Option<&'static [Region]> {
-        static REGIONS: OnceLock<Option<Vec<Region>>> = OnceLock::new();
-        REGIONS
+    /// The regions of one country code, in the metadata's order.
+    struct Country {
+        code: u16,
+        regions: Vec<Region>,
+    }
+
+    impl Country {
+        /// The region the crate's `source_for` picks for `national` and whether the number
+        /// is valid there (`is_valid_with`): the only region, or the first whose leading
+        /// digits match (or, without leading digits, that gives the number a type).
+        fn source(&self, national: &str) -> Option<(&Region, bool)> {
+            if let [only] = self.regions.as_slice() {
+                return Some((only, only.has_type(national)));
+            }
+            self.regions.iter().find_map(|r| match &r.leading {
+                Some(re) => re.is_match(national).then(|| (r, r.has_type(national))),
+                None => r.has_type(national).then_some((r, true)),
+            })
+        }
+
+        fn is_valid(&self, national: &str) -> bool {
+            self.source(national).is_some_and(|(_, valid)| valid)
+        }
+    }
+
+    /// The country of code `code`, compiled on first use; `None` for a code the metadata does
+    /// not know, a non-geographic one (`001`), or one whose patterns do not compile (its
+    /// numbers then take the crate's path).
+    fn country(code: u16) -> Option<&'static Country> {
+        static COUNTRIES: [OnceLock<Option<Country>>; 1000] = [const { OnceLock::new() }; 1000];
+        COUNTRIES
+            .get(usize::from(code))?
             .get_or_init(|| {
-                DATABASE
-                    .region(&1)?
+                let ids = DATABASE.region(&code)?;
+                let regions = ids
                     .iter()
                     .map(|id| DATABASE.by_id(*id).and_then(Region::of))
-                    .collect()
+                    .collect::<Option<Vec<_>>>()?;
+                (!ids.contains(&"001")).then_some(Country { code, regions })
             })
-            .as_deref()
+            .as_ref()
     }
 
-    /// The crate's `is_valid` for a number of country code 1: the region is the first whose
-    /// leading digits match (or, without leading digits, that gives the number a type), and the
-    /// number must have a type there.
-    fn is_valid(national: &str) -> bool {
-        let Some(regions) = regions() else {
-            return false;
-        };
-        regions
-            .iter()
-            .find(|r| match &r.leading {
-                Some(re) => re.find(national).is_some_and(|m| m.start() == 0),
-                None => r.has_type(national),
-            })
-            .is_some_and(|r| r.has_type(national))
+    /// The compiled metadata of region `id`.
+    fn region(id: Id) -> Option<&'static Region> {
+        let code = DATABASE.by_id(id.as_ref())?.country_code();
+        country(code)?.regions.iter().find(|r| r.id == id.as_ref())
+    }
+
+    /// The region whose metadata the crate's parser reads a number of `country` with:
+    /// `region`, or without one, the number's own (`None` when it has none). `None` when the
+    /// region's patterns are not compiled here.
+    fn reads_as(
+        country: &'static Country,
+        national: &str,
+        region: Option<Id>,
+    ) -> Option<Option<&'static Region>> {
+        match region {
+            Some(id) => self::region(id).map(Some),
+            None => Some(country.source(national).map(|(r, _)| r)),
+        }
     }
 
     /// `s` without a trailing extension of up to 6 digits after `ext.`, `ext` or `x` (E.164
@@ -185,22 +248,21 @@ mod nanp {
             .unwrap_or(s)
     }
 
-    /// A North American number in a plain spelling — `+1` and 10 digits, or (region US)
-    /// 10 digits, or `1` and 10 digits; digits may be grouped with spaces, `()`, `-` and `.`;
-    /// an extension may follow — is decided here: `Some(Some("+1…"))` when valid, `Some(None)`
-    /// when not. `None` for any other spelling, for the crate to decide.
-    pub(super) fn fast_e164(s: &str, region: Option<Id>) -> Option<Option<String>> {
+    /// The digits of a plain spelling: an optional leading `+` (`true` when there), then
+    /// digits grouped with spaces, `()`, `-` and `.`, and an optional extension. `None` for
+    /// any other spelling, or more than `N` digits.
+    fn plain_digits<const N: usize>(s: &str) -> Option<(bool, [u8; N], usize)> {
         let s = without_extension(s.trim());
         let (plus, body) = match s.strip_prefix('+') {
             Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => (true, rest),
             Some(_) => return None,
             None => (false, s),
         };
-        let mut digits = [0u8; 11];
+        let mut digits = [0u8; N];
         let mut n = 0;
         for b in body.bytes() {
             match b {
-                b'0'..=b'9' if n < digits.len() => {
+                b'0'..=b'9' if n < N => {
                     digits[n] = b;
                     n += 1;
                 }
@@ -208,6 +270,14 @@ mod nanp {
                 _ => return None,
             }
         }
+        Some((plus, digits, n))
+    }
+
+    /// A North American number in a plain spelling — `+1` and 10 digits, or (region US)
+    /// 10 digits, or `1` and 10 digits — is decided here: `Some(Some("+1…"))` when valid,
+    /// `Some(None)` when not. `None` for any other spelling, for the crate to decide.
+    pub(super) fn nanp_e164(s: &str, region: Option<Id>) -> Option<Option<String>> {
+        let (plus, digits, n) = plain_digits::<11>(s)?;
         let national = match (plus, n, digits[0]) {
             (true, 11, b'1') => &digits[1..11],
             (false, 11, b'1') if region == Some(Id::US) => &digits[1..11],
@@ -215,7 +285,39 @@ mod nanp {
             _ => return None,
         };
         let national = std::str::from_utf8(national).ok()?;
-        Some(is_valid(national).then(|| format!("+1{national}")))
+        let nanp = country(1)?;
+        if reads_as(nanp, national, region)?.is_some_and(|r| r.strips(national)) {
+            return None;
+        }
+        Some(nanp.is_valid(national).then(|| format!("+1{national}")))
+    }
+
+    /// A number spelled `+CC` and its national number, of a country code other than 1, in
+    /// E.164 when it is valid and the crate's parser would read the same national number
+    /// (with `region`'s metadata, or the number's own without one, it would strip no
+    /// national prefix). `None` otherwise, for the crate to decide.
+    pub(super) fn international_e164(s: &str, region: Option<Id>) -> Option<String> {
+        // A country code of up to 3 digits, a national number of up to 17.
+        let (plus, digits, n) = plain_digits::<20>(s)?;
+        if !plus || n < 4 || digits[0] == b'0' {
+            return None;
+        }
+        let digits = std::str::from_utf8(&digits[..n]).ok()?;
+        // Country codes are prefix-free: the first known prefix is the code.
+        let (code, national) = (1..=3).find_map(|len| {
+            let code: u16 = digits[..len].parse().ok()?;
+            DATABASE.region(&code).map(|_| (code, &digits[len..]))
+        })?;
+        if code == 1 || national.starts_with('0') {
+            return None;
+        }
+        let country = country(code)?;
+        if reads_as(country, national, region)?.is_none_or(|r| r.strips(national))
+            || !country.is_valid(national)
+        {
+            return None;
+        }
+        Some(format!("+{}{national}", country.code))
     }
 }
 
@@ -340,7 +442,7 @@ mod fast_path_tests {
                 .replace('L', &line);
             for region in regions {
                 let want = crate_e164(&s, region);
-                if let Some(fast) = nanp::fast_e164(&s, region.map(|r| r.0)) {
+                if let Some(fast) = fast::nanp_e164(&s, region.map(|r| r.0)) {
                     assert_eq!(fast, want, "{s:?} in {region:?}");
                     fast_hits += 1;
                     fast_invalid += usize::from(fast.is_none());
@@ -358,6 +460,90 @@ mod fast_path_tests {
         assert!(
             fast_invalid > fast_hits / 4,
             "{fast_invalid} invalid of {fast_hits} decided by the fast path"
+        );
+    }
+}
+
+#[cfg(test)]
+mod international_fast_path_tests {
+    use super::*;
+
+    fn crate_e164(s: &str, region: Option<Region>) -> Option<String> {
+        let number = phonenumber::parse(region.map(|r| r.0), s).ok()?;
+        phonenumber::is_valid(&number)
+            .then(|| number.format().mode(phonenumber::Mode::E164).to_string())
+    }
+
+    /// Every region's example numbers of every type (valid by construction), and near misses
+    /// of them (a digit changed, dropped or added, a national prefix kept), in several
+    /// spellings, read with several default regions: the fast path answers only what the crate
+    /// answers, and `phone_e164` answers what the crate does.
+    #[test]
+    fn the_international_fast_path_gives_the_crates_answer() {
+        let mut metas: Vec<&Metadata> = DATABASE.iter().collect();
+        metas.sort_by_key(|m| m.id().to_string());
+        let defaults = ["US", "GB", "DE", "BR", "IT", "RU"].map(parse_region);
+        let (mut valid, mut valid_fast, mut checked) = (0, 0, 0);
+        let mut codes = std::collections::BTreeSet::new();
+        for meta in metas {
+            let d = meta.descriptors();
+            let examples = [d.fixed_line(), d.mobile(), d.toll_free(), d.voip()]
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d.example());
+            for example in examples {
+                let mut nationals = vec![example.to_string()];
+                let last = example.len() - 1;
+                let bumped = (example.as_bytes()[last] - b'0' + 3) % 10;
+                nationals.push(format!("{}{bumped}", &example[..last]));
+                nationals.push(example[..last].to_string());
+                nationals.push(format!("{example}7"));
+                nationals.push(format!("0{example}"));
+                if let Some(p) = meta.national_prefix() {
+                    nationals.push(format!("{p}{example}"));
+                }
+                let cc = meta.country_code();
+                for national in &nationals {
+                    let (a, b) = national.split_at(national.len() / 2);
+                    let spellings = [
+                        format!("+{cc}{national}"),
+                        format!("+{cc} {a} {b}"),
+                        format!("+{cc} ({a}) {b}-"),
+                        format!(" +{cc}-{a}.{b} ext. 12"),
+                    ];
+                    for s in &spellings {
+                        for region in defaults {
+                            let want = crate_e164(s, region);
+                            let r = region.map(|r| r.0);
+                            let fast = fast::nanp_e164(s, r)
+                                .or_else(|| fast::international_e164(s, r).map(Some));
+                            if let Some(fast) = &fast {
+                                assert_eq!(fast, &want, "{s:?} in {region:?}");
+                            }
+                            if national == example && want.is_some() {
+                                valid += 1;
+                                if matches!(fast, Some(Some(_))) {
+                                    valid_fast += 1;
+                                    codes.insert(cc);
+                                }
+                            }
+                            assert_eq!(phone_e164(s, region).ok(), want, "{s:?} in {region:?}");
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        // The crate's parser strips a default region's national prefix from a few numbers
+        // that begin with it (`+7 8…` read with region RU): those are left to it.
+        assert!(
+            valid_fast * 100 > valid * 95,
+            "{valid_fast} of {valid} valid example numbers (of {checked} spellings) decided fast"
+        );
+        assert!(
+            codes.len() > 150,
+            "{} country codes decided fast",
+            codes.len()
         );
     }
 }
