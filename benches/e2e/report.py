@@ -10,6 +10,7 @@ TIME_TARGETS = [
     ("migrate-identity", "pgcopydb", 0.7),
     ("migrate-identity", "pgloader", 0.2),
     ("migrate-crm", "migrate-identity", 1.2),
+    ("migrate-crm", "migrate-crm-identity", 1.2),
     ("reconcile-same", "reladiff-same", 0.4),
     ("reconcile-diff", "reladiff-diff", 0.2),
     ("delta-sync", "migrate-identity", 0.05),
@@ -18,7 +19,7 @@ TIME_TARGETS = [
 RATIOS = {
     "raw": ["pgcopydb", "pgloader"],
     "migrate-identity": ["raw", "pgcopydb", "pgloader"],
-    "migrate-crm": ["migrate-identity", "raw"],
+    "migrate-crm": ["migrate-identity", "migrate-crm-identity", "raw"],
     "reconcile-same": ["reladiff-same"],
     "reconcile-manifest": ["reladiff-same", "reconcile-same"],
     "reconcile-diff": ["reladiff-diff"],

@@ -8,7 +8,7 @@
 #                 scale round(N / 96000), at least 1, so both migrations move about N rows
 #   --repeat R    timed runs of each job, interleaved A B C … A B C … (default 3)
 #   --only LIST   jobs to run (comma-separated); names: raw pgcopydb pgloader migrate-identity
-#                 migrate-crm reladiff-same reconcile-same reconcile-manifest reladiff-diff reconcile-diff
+#                 migrate-crm migrate-crm-identity reladiff-same reconcile-same reconcile-manifest reladiff-diff reconcile-diff
 #                 delta-sync raw-merge validate. delta-sync and validate are skipped (and said
 #                 so) when the built binary lacks the command. raw-merge is delta-sync's floor:
 #                 the changed rows piped into a temporary table and one UPDATE … FROM it.

@@ -235,4 +235,4 @@ class Setup:
             cutover(c, "setup-crm", ["migrate", "full", "--source", pg.url(c.crm_src),
                                      "--target", pg.url(c.crm_loaded), "--mapping",
                                      str(c.repo / "mappings/crm.toml")])
-        self.timed("CRM target for validate", build)
+        self.timed("CRM target (for validate and migrate-crm-identity)", build)
