@@ -377,7 +377,7 @@ mod fast_path_tests {
     use super::*;
 
     /// The crate's answer alone (the function before the fast path).
-    fn crate_e164(s: &str, region: Option<Region>) -> Option<String> {
+    pub(super) fn crate_e164(s: &str, region: Option<Region>) -> Option<String> {
         let number = phonenumber::parse(region.map(|r| r.0), s).ok()?;
         phonenumber::is_valid(&number)
             .then(|| number.format().mode(phonenumber::Mode::E164).to_string())
@@ -466,13 +466,8 @@ mod fast_path_tests {
 
 #[cfg(test)]
 mod international_fast_path_tests {
+    use super::fast_path_tests::crate_e164;
     use super::*;
-
-    fn crate_e164(s: &str, region: Option<Region>) -> Option<String> {
-        let number = phonenumber::parse(region.map(|r| r.0), s).ok()?;
-        phonenumber::is_valid(&number)
-            .then(|| number.format().mode(phonenumber::Mode::E164).to_string())
-    }
 
     /// Every region's example numbers of every type (valid by construction), and near misses
     /// of them (a digit changed, dropped or added, a national prefix kept), in several
