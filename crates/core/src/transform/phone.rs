@@ -172,7 +172,6 @@ mod fast {
 
     /// The regions of one country code, in the metadata's order.
     struct Country {
-        code: u16,
         regions: Vec<Region>,
     }
 
@@ -189,10 +188,6 @@ mod fast {
                 None => r.has_type(national).then_some((r, true)),
             })
         }
-
-        fn is_valid(&self, national: &str) -> bool {
-            self.source(national).is_some_and(|(_, valid)| valid)
-        }
     }
 
     /// The country of code `code`, compiled on first use; `None` for a code the metadata does
@@ -204,11 +199,14 @@ mod fast {
             .get(usize::from(code))?
             .get_or_init(|| {
                 let ids = DATABASE.region(&code)?;
+                if ids.contains(&"001") {
+                    return None;
+                }
                 let regions = ids
                     .iter()
                     .map(|id| DATABASE.by_id(*id).and_then(Region::of))
                     .collect::<Option<Vec<_>>>()?;
-                (!ids.contains(&"001")).then_some(Country { code, regions })
+                Some(Country { regions })
             })
             .as_ref()
     }
@@ -219,18 +217,15 @@ mod fast {
         country(code)?.regions.iter().find(|r| r.id == id.as_ref())
     }
 
-    /// The region whose metadata the crate's parser reads a number of `country` with:
-    /// `region`, or without one, the number's own (`None` when it has none). `None` when the
-    /// region's patterns are not compiled here.
-    fn reads_as(
-        country: &'static Country,
-        national: &str,
-        region: Option<Id>,
-    ) -> Option<Option<&'static Region>> {
-        match region {
-            Some(id) => self::region(id).map(Some),
-            None => Some(country.source(national).map(|(r, _)| r)),
-        }
+    /// Whether the crate's parser strips a national prefix from `national` when it reads it
+    /// with `region`'s metadata, or without one, with the number's own region `own` (if it
+    /// has one). `None` when `region`'s patterns are not compiled here.
+    fn parser_strips(national: &str, own: Option<&Region>, region: Option<Id>) -> Option<bool> {
+        let reads_as = match region {
+            Some(id) => Some(self::region(id)?),
+            None => own,
+        };
+        Some(reads_as.is_some_and(|r| r.strips(national)))
     }
 
     /// `s` without a trailing extension of up to 6 digits after `ext.`, `ext` or `x` (E.164
@@ -285,11 +280,12 @@ mod fast {
             _ => return None,
         };
         let national = std::str::from_utf8(national).ok()?;
-        let nanp = country(1)?;
-        if reads_as(nanp, national, region)?.is_some_and(|r| r.strips(national)) {
+        let source = country(1)?.source(national);
+        if parser_strips(national, source.map(|(r, _)| r), region)? {
             return None;
         }
-        Some(nanp.is_valid(national).then(|| format!("+1{national}")))
+        let valid = source.is_some_and(|(_, valid)| valid);
+        Some(valid.then(|| format!("+1{national}")))
     }
 
     /// A number spelled `+CC` and its national number, of a country code other than 1, in
@@ -311,13 +307,11 @@ mod fast {
         if code == 1 || national.starts_with('0') {
             return None;
         }
-        let country = country(code)?;
-        if reads_as(country, national, region)?.is_none_or(|r| r.strips(national))
-            || !country.is_valid(national)
-        {
+        let (own, valid) = country(code)?.source(national)?;
+        if !valid || parser_strips(national, Some(own), region)? {
             return None;
         }
-        Some(format!("+{}{national}", country.code))
+        Some(format!("+{code}{national}"))
     }
 }
 
