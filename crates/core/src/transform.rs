@@ -87,15 +87,26 @@ pub fn uuid_v5(namespace: &Uuid, table: &str, key_parts: &[&str]) -> Uuid {
 #[derive(Clone, Debug)]
 pub struct UuidNames {
     prefix: sha1::Sha1,
+    /// Distinct for each `new` (a clone keeps it: it computes the same ids), never 0.
+    id: u64,
 }
 
 impl UuidNames {
     pub fn new(namespace: &Uuid, table: &str) -> Self {
         use sha1::Digest;
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let mut prefix = sha1::Sha1::new();
         prefix.update(namespace.as_bytes());
         prefix.update(table.as_bytes());
-        UuidNames { prefix }
+        UuidNames {
+            prefix,
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// Which namespace and table these ids are of, as a number no other `new` gives.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The id of the key whose parts (as text) are `key_parts`.

@@ -61,6 +61,9 @@ pub enum Origin {
     Uuid {
         names: Box<transform::UuidNames>,
         inputs: Vec<(usize, PgType)>,
+        /// The ids are remembered ([`memo`]): one input that is not the table's own key,
+        /// so a foreign key whose values repeat (many rows point at one parent).
+        memo: bool,
     },
 }
 
@@ -177,7 +180,28 @@ impl Origin {
                 }
                 Ok(Value::Text(out))
             }
-            Origin::Uuid { names, inputs } => {
+            Origin::Uuid {
+                names,
+                inputs,
+                memo: true,
+            } if inputs.len() == 1 => {
+                let (input, ty) = &inputs[0];
+                let col = cols[*input];
+                if col.is_null(row) {
+                    return Ok(Value::Null);
+                }
+                let raw = col.value(row);
+                if let Some(id) = memo::get(names.id(), raw) {
+                    return Ok(Value::Uuid(id));
+                }
+                s.parts.resize(1, String::new());
+                s.parts[0].clear();
+                push_text(&mut s.parts[0], col, ty, row)?;
+                let id = *names.uuid([s.parts[0].as_str()]).as_bytes();
+                memo::put(names.id(), raw, id);
+                Ok(Value::Uuid(id))
+            }
+            Origin::Uuid { names, inputs, .. } => {
                 s.parts.resize(inputs.len(), String::new());
                 for ((input, ty), part) in inputs.iter().zip(s.parts.iter_mut()) {
                     part.clear();
@@ -189,6 +213,87 @@ impl Origin {
                 let id = names.uuid(s.parts.iter().map(String::as_str));
                 Ok(Value::Uuid(*id.as_bytes()))
             }
+        }
+    }
+}
+
+/// The uuids this thread computed last for foreign keys, so that a parent's id is not hashed
+/// again for each of its children: direct-mapped by the key's binary value (up to 8 bytes) and
+/// the [`transform::UuidNames`] it was computed with, whose ids are never reused.
+mod memo {
+    use std::cell::RefCell;
+
+    const BITS: u32 = 14;
+
+    #[derive(Clone, Copy, Default)]
+    struct Slot {
+        /// `names id << 4 | key length`; 0: empty.
+        tag: u64,
+        key: u64,
+        id: [u8; 16],
+    }
+
+    thread_local! {
+        static SLOTS: RefCell<Vec<Slot>> = const { RefCell::new(Vec::new()) };
+    }
+
+    fn tag_key(names: u64, raw: &[u8]) -> Option<(u64, u64)> {
+        if raw.len() > 8 {
+            return None;
+        }
+        let mut key = [0u8; 8];
+        key[..raw.len()].copy_from_slice(raw);
+        Some((names << 4 | raw.len() as u64, u64::from_le_bytes(key)))
+    }
+
+    fn index(tag: u64, key: u64) -> usize {
+        ((key ^ tag.rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - BITS)) as usize
+    }
+
+    pub fn get(names: u64, raw: &[u8]) -> Option<[u8; 16]> {
+        let (tag, key) = tag_key(names, raw)?;
+        SLOTS.with_borrow(|slots| {
+            let slot = slots.get(index(tag, key))?;
+            (slot.tag == tag && slot.key == key).then_some(slot.id)
+        })
+    }
+
+    pub fn put(names: u64, raw: &[u8], id: [u8; 16]) {
+        let Some((tag, key)) = tag_key(names, raw) else {
+            return;
+        };
+        SLOTS.with_borrow_mut(|slots| {
+            if slots.is_empty() {
+                slots.resize(1 << BITS, Slot::default());
+            }
+            slots[index(tag, key)] = Slot { tag, key, id };
+        });
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn an_id_is_found_only_for_its_own_names_and_key_bytes() {
+            let (key, id) = (7i32.to_be_bytes(), [1u8; 16]);
+            put(1, &key, id);
+            assert_eq!(get(1, &key), Some(id));
+            assert_eq!(get(1, &7i64.to_be_bytes()), None, "other bytes");
+            assert_eq!(get(1, &key[1..]), None, "other length");
+            // Other names whose slot is the same one.
+            let (tag, k) = tag_key(1, &key).unwrap();
+            let other = (2..)
+                .find(|&n| {
+                    let (t, k2) = tag_key(n, &key).unwrap();
+                    index(t, k2) == index(tag, k)
+                })
+                .unwrap();
+            assert_eq!(get(other, &key), None, "names {other} share the slot");
+            put(other, &key, [2u8; 16]);
+            assert_eq!(get(other, &key), Some([2u8; 16]));
+            assert_eq!(get(1, &key), None, "replaced");
+            assert_eq!(get(1, &[0u8; 9]), None, "longer than 8 bytes");
         }
     }
 }
@@ -290,23 +395,22 @@ impl OutputColumn {
         if v == Value::Null {
             return Ok(false);
         }
-        if self.pii {
-            return self.eval_pii(v, steps, out);
+        if !self.pii {
+            let v = steps.apply(v)?;
+            value::encode(&self.ty, &v, out).map_err(|e| e.0)?;
+            return Ok(true);
         }
-        let v = steps.apply(v)?;
-        value::encode(&self.ty, &v, out).map_err(|e| e.0)?;
-        Ok(true)
-    }
-
-    /// [`OutputColumn::eval`] of a pii column: a failure reason never holds the value.
-    fn eval_pii(&self, v: Value, steps: &Steps, out: &mut Vec<u8>) -> Result<bool, String> {
-        let before = v.as_text().map(|t| t.into_owned()).unwrap_or_default();
-        let mask =
-            |reason: String, after: &str| mask_reason(&reason, &self.name, &[&before, after]);
-        let v = steps.apply(v).map_err(|e| mask(e, ""))?;
+        // A pii column's failure reason never holds the value: the value the steps started
+        // from is read again to mask it (only when a value fails, so no copy is kept).
+        let mask = |reason: String, after: &str, s: &mut Scratch| {
+            let before = origin.value(cols, row, s).unwrap_or(Value::Null);
+            let before = before.as_text().unwrap_or_default();
+            mask_reason(&reason, &self.name, &[&before, after])
+        };
+        let v = steps.apply(v).map_err(|e| mask(e, "", s))?;
         value::encode(&self.ty, &v, out).map_err(|e| {
-            let after = v.as_text().map(|t| t.into_owned()).unwrap_or_default();
-            mask(e.0, &after)
+            let after = v.as_text().unwrap_or_default();
+            mask(e.0, &after, s)
         })?;
         Ok(true)
     }

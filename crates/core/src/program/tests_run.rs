@@ -490,3 +490,69 @@ fn programs_can_be_shared_across_threads() {
     shareable::<TableProgram>();
     shareable::<Transformed>();
 }
+
+#[test]
+fn remembered_foreign_key_ids_are_those_of_their_own_table_and_namespace() {
+    let source = table(
+        "public",
+        "s",
+        vec![
+            col("id", PgType::Int4),
+            col("owner", PgType::Int4),
+            col("account", PgType::Int4),
+            col("code", PgType::Text),
+        ],
+        &["id"],
+    );
+    let target = table(
+        "public",
+        "s",
+        vec![
+            not_null(col("id", PgType::Uuid)),
+            col("owner_id", PgType::Uuid),
+            col("account_id", PgType::Uuid),
+            col("code_id", PgType::Uuid),
+        ],
+        &["id"],
+    );
+    let body = |ns: &str| {
+        format!(
+            "{}[[tables]]\nsource = \"s\"\n\
+             [tables.columns.id]\nuuid = {{ table = \"s\", from = \"id\" }}\n\
+             [tables.columns.owner_id]\nuuid = {{ table = \"users\", from = \"owner\" }}\n\
+             [tables.columns.account_id]\nuuid = {{ table = \"accounts\", from = \"account\" }}\n\
+             [tables.columns.code_id]\nuuid = {{ table = \"codes\", from = \"code\" }}\n",
+            HEAD.replace(NS, ns)
+        )
+    };
+    let other_ns = "0b6c7e2a-1d3f-4a5b-8c9d-0e1f2a3b4c5d";
+    for ns in [NS, other_ns, NS] {
+        let m = crate::mapping::parse("mapping.toml", &body(ns)).unwrap();
+        let p = program(&m, &source, &target);
+        // The same keys (the same bytes) twice over, in each column.
+        let keys = [7, 8, 7, 9, 8, 7];
+        let batch = input(
+            &p,
+            &[
+                ("id", (0..6).map(int).collect()),
+                ("owner", keys.iter().map(|&k| int(k)).collect()),
+                ("account", keys.iter().map(|&k| int(k)).collect()),
+                ("code", keys.iter().map(|k| text(&k.to_string())).collect()),
+            ],
+        );
+        let out = p.run(&batch);
+        let ns = Uuid::parse_str(ns).unwrap();
+        let ids = |table: &str, keys: &[i64]| -> Vec<Option<Value>> {
+            keys.iter()
+                .map(|k| {
+                    let id = crate::transform::uuid_v5(&ns, table, &[&k.to_string()]);
+                    Some(Value::Uuid(*id.as_bytes()))
+                })
+                .collect()
+        };
+        assert_eq!(output(&p, &out, "id"), ids("s", &[0, 1, 2, 3, 4, 5]));
+        assert_eq!(output(&p, &out, "owner_id"), ids("users", &keys));
+        assert_eq!(output(&p, &out, "account_id"), ids("accounts", &keys));
+        assert_eq!(output(&p, &out, "code_id"), ids("codes", &keys));
+    }
+}

@@ -147,10 +147,13 @@ impl<'a> Compiler<'a> {
                 ty: PgType::Uuid,
                 what: "the `uuid` (uuid)".into(),
             };
+            let memo =
+                uuid.from.get_ref().len() == 1 && *uuid.from.get_ref() != self.source.primary_key;
             (
                 Origin::Uuid {
                     names: Box::new(crate::transform::UuidNames::new(&namespace, &uuid.table)),
                     inputs: inputs?,
+                    memo,
                 },
                 typed,
             )
