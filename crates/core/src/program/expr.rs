@@ -94,6 +94,26 @@ pub struct Steps {
 pub struct Scratch {
     text: String,
     parts: Vec<String>,
+    /// The [`memo`] lookups and hits of the column being computed.
+    memo_lookups: u32,
+    memo_hits: u32,
+}
+
+/// A column's first lookups in the [`memo`]; after them it is used only while at least one
+/// lookup in four finds the id (a foreign key to a table of millions repeats too seldom for
+/// the memo to pay for its cache misses).
+const MEMO_PROBE: u32 = 256;
+
+impl Scratch {
+    /// Called before each computed column of a batch.
+    pub fn start_column(&mut self) {
+        self.memo_lookups = 0;
+        self.memo_hits = 0;
+    }
+
+    fn memo_pays(&self) -> bool {
+        self.memo_lookups < MEMO_PROBE || self.memo_hits * 4 >= self.memo_lookups
+    }
 }
 
 impl Expr {
@@ -191,14 +211,21 @@ impl Origin {
                     return Ok(Value::Null);
                 }
                 let raw = col.value(row);
-                if let Some(id) = memo::get(names.id(), raw) {
-                    return Ok(Value::Uuid(id));
+                let memo = s.memo_pays();
+                if memo {
+                    s.memo_lookups += 1;
+                    if let Some(id) = memo::get(names.id(), raw) {
+                        s.memo_hits += 1;
+                        return Ok(Value::Uuid(id));
+                    }
                 }
                 s.parts.resize(1, String::new());
                 s.parts[0].clear();
                 push_text(&mut s.parts[0], col, ty, row)?;
                 let id = *names.uuid([s.parts[0].as_str()]).as_bytes();
-                memo::put(names.id(), raw, id);
+                if memo {
+                    memo::put(names.id(), raw, id);
+                }
                 Ok(Value::Uuid(id))
             }
             Origin::Uuid { names, inputs, .. } => {
@@ -238,12 +265,16 @@ mod memo {
     }
 
     fn tag_key(names: u64, raw: &[u8]) -> Option<(u64, u64)> {
-        if raw.len() > 8 {
-            return None;
-        }
-        let mut key = [0u8; 8];
-        key[..raw.len()].copy_from_slice(raw);
-        Some((names << 4 | raw.len() as u64, u64::from_le_bytes(key)))
+        let key = match *raw {
+            [a, b, c, d] => u64::from(u32::from_le_bytes([a, b, c, d])),
+            [a, b, c, d, e, f, g, h] => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+            _ if raw.len() < 8 => raw
+                .iter()
+                .enumerate()
+                .fold(0, |k, (i, &b)| k | u64::from(b) << (8 * i)),
+            _ => return None,
+        };
+        Some((names << 4 | raw.len() as u64, key))
     }
 
     fn index(tag: u64, key: u64) -> usize {

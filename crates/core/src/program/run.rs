@@ -94,6 +94,7 @@ pub fn run(program: &TableProgram, batch: &RecordBatch) -> Transformed {
                 Arc::new(b.finish())
             }
             Expr::Compute { .. } => {
+                scratch.start_column();
                 let data = batch.get_array_memory_size().min(rows * 16);
                 let mut b = BinaryBuilder::with_capacity(rows, data);
                 for row in 0..rows {

@@ -556,3 +556,39 @@ fn remembered_foreign_key_ids_are_those_of_their_own_table_and_namespace() {
         assert_eq!(output(&p, &out, "code_id"), ids("codes", &keys));
     }
 }
+
+#[test]
+fn foreign_key_ids_are_right_whether_or_not_their_values_repeat() {
+    let source = table(
+        "public",
+        "s",
+        vec![col("id", PgType::Int8), col("parent", PgType::Int8)],
+        &["id"],
+    );
+    let target = table(
+        "public",
+        "s",
+        vec![col("id", PgType::Int8), col("parent_id", PgType::Uuid)],
+        &["id"],
+    );
+    let m = mapping(
+        "[[tables]]\nsource = \"s\"\n[tables.columns.id]\nfrom = \"id\"\n\
+         [tables.columns.parent_id]\nuuid = { table = \"parents\", from = \"parent\" }\n",
+    );
+    let p = program(&m, &source, &target);
+    // Distinct parents first (the memo stops paying and is left alone), then a few, repeated.
+    let parents: Vec<i64> = (0..3000).chain((0..3000).map(|i| i % 7)).collect();
+    let batch = input(
+        &p,
+        &[
+            ("id", (0..parents.len() as i64).map(int).collect()),
+            ("parent", parents.iter().map(|&k| int(k)).collect()),
+        ],
+    );
+    let out = p.run(&batch);
+    let want: Vec<Option<Value>> = parents
+        .iter()
+        .map(|k| id("parents", &k.to_string()))
+        .collect();
+    assert_eq!(output(&p, &out, "parent_id"), want);
+}
