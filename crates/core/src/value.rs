@@ -92,6 +92,28 @@ fn utf8(ty: &PgType, raw: &[u8]) -> Result<String, ValueError> {
         .map_err(|e| ValueError(format!("invalid UTF-8 in binary {}: {e}", sql_name(ty))))
 }
 
+/// [`decode`], with a text value written into `spare` (taken, cleared) rather than a new
+/// allocation: give the string back (`Value::Text`) and the next value reuses it.
+pub fn decode_reusing(ty: &PgType, raw: &[u8], spare: &mut String) -> Result<Value, ValueError> {
+    match ty {
+        PgType::Text
+        | PgType::Varchar { .. }
+        | PgType::Bpchar { .. }
+        | PgType::Name
+        | PgType::Enum { .. }
+        | PgType::Json => {
+            let text = std::str::from_utf8(raw).map_err(|e| {
+                ValueError(format!("invalid UTF-8 in binary {}: {e}", sql_name(ty)))
+            })?;
+            let mut out = std::mem::take(spare);
+            out.clear();
+            out.push_str(text);
+            Ok(Value::Text(out))
+        }
+        _ => decode(ty, raw),
+    }
+}
+
 /// Decodes binary bytes of type `ty` into a [`Value`].
 pub fn decode(ty: &PgType, raw: &[u8]) -> Result<Value, ValueError> {
     Ok(match ty {

@@ -94,6 +94,8 @@ pub struct Steps {
 pub struct Scratch {
     text: String,
     parts: Vec<String>,
+    /// A computed text value's string, given back for the next value's decode.
+    spare: String,
     /// The [`memo`] lookups and hits of the column being computed.
     memo_lookups: u32,
     memo_hits: u32,
@@ -113,6 +115,15 @@ impl Scratch {
 
     fn memo_pays(&self) -> bool {
         self.memo_lookups < MEMO_PROBE || self.memo_hits * 4 >= self.memo_lookups
+    }
+
+    /// Keeps a finished value's string (not a long one) for the next decode.
+    fn give_back(&mut self, v: Value) {
+        if let Value::Text(t) = v {
+            if t.capacity() <= 4096 {
+                self.spare = t;
+            }
+        }
     }
 }
 
@@ -182,7 +193,7 @@ impl Origin {
                 if col.is_null(row) {
                     Ok(Value::Null)
                 } else {
-                    decode(ty, col.value(row))
+                    value::decode_reusing(ty, col.value(row), &mut s.spare).map_err(|e| e.0)
                 }
             }
             Origin::Concat { inputs, separator } => {
@@ -429,6 +440,7 @@ impl OutputColumn {
         if !self.pii {
             let v = steps.apply(v)?;
             value::encode(&self.ty, &v, out).map_err(|e| e.0)?;
+            s.give_back(v);
             return Ok(true);
         }
         // A pii column's failure reason never holds the value: the value the steps started
@@ -443,6 +455,7 @@ impl OutputColumn {
             let after = v.as_text().unwrap_or_default();
             mask(e.0, &after, s)
         })?;
+        s.give_back(v);
         Ok(true)
     }
 }

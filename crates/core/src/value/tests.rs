@@ -369,3 +369,32 @@ fn random_bytes_never_panic() {
         }
     }
 }
+
+#[test]
+fn decode_reusing_gives_what_decode_gives_and_reuses_the_spare_string() {
+    let types = [
+        PgType::Text,
+        PgType::Varchar { len: Some(3) },
+        PgType::Bpchar { len: Some(4) },
+        PgType::Name,
+        PgType::Json,
+        PgType::Int4,
+        PgType::Date,
+    ];
+    let mut spare = String::with_capacity(64);
+    for ty in &types {
+        for raw in [
+            &b"abc "[..],
+            &[0, 0, 0, 7][..],
+            &[0xff, 0x41, 0x42, 0x43][..],
+        ] {
+            let want = decode(ty, raw);
+            let got = decode_reusing(ty, raw, &mut spare);
+            assert_eq!(got, want, "{ty:?} {raw:?}");
+            if let Ok(Value::Text(t)) = got {
+                assert!(t.capacity() >= 64, "the spare string was reused");
+                spare = t;
+            }
+        }
+    }
+}
