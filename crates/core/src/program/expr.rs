@@ -376,7 +376,7 @@ impl Steps {
             }
         }
         if let Some(map) = &self.map {
-            v = map.lookup(&v)?;
+            v = map.lookup_into(v)?;
         }
         if self.email {
             let Value::Text(s) = &v else {

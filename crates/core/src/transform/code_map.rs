@@ -52,6 +52,23 @@ impl CodeMap {
 
     /// The new value for `code` (not NULL: callers keep NULL as NULL).
     pub fn lookup(&self, code: &Value) -> Result<Value, String> {
+        self.find(code).cloned()
+    }
+
+    /// [`CodeMap::lookup`] of a value no longer needed: a text result is written into the
+    /// code's own string rather than a new one.
+    pub fn lookup_into(&self, code: Value) -> Result<Value, String> {
+        match (self.find(&code)?, code) {
+            (Value::Text(new), Value::Text(mut s)) => {
+                s.clear();
+                s.push_str(new);
+                Ok(Value::Text(s))
+            }
+            (new, _) => Ok(new.clone()),
+        }
+    }
+
+    fn find(&self, code: &Value) -> Result<&Value, String> {
         let found = match code {
             Value::Int(i) => self.by_int.get(i),
             other => {
@@ -63,25 +80,16 @@ impl CodeMap {
                 } else {
                     &text
                 };
-                match self.by_text.get(key) {
-                    Some(v) => Some(v),
-                    None => return self.fallback(&text),
-                }
+                self.by_text.get(key)
             }
         };
-        match found {
-            Some(v) => Ok(v.clone()),
-            None => self.fallback(&code.as_text().unwrap_or_default()),
-        }
-    }
-
-    fn fallback(&self, text: &str) -> Result<Value, String> {
-        self.default.clone().ok_or_else(|| {
-            format!(
+        match (found, &self.default) {
+            (Some(v), _) | (None, Some(v)) => Ok(v),
+            (None, None) => Err(format!(
                 "code `{}` is not in `map` and there is no `default`",
-                quote(text)
-            )
-        })
+                quote(&code.as_text().unwrap_or_default())
+            )),
+        }
     }
 }
 
@@ -136,6 +144,16 @@ mod tests {
                 (got, want) => panic!("{code:?}: got {got:?}, want {want:?}"),
             }
             assert_eq!(&lenient.lookup(code).unwrap(), want_lenient, "{code:?}");
+            assert_eq!(
+                strict.lookup_into(code.clone()),
+                strict.lookup(code),
+                "{code:?}"
+            );
+            assert_eq!(
+                lenient.lookup_into(code.clone()),
+                lenient.lookup(code),
+                "{code:?}"
+            );
         }
     }
 

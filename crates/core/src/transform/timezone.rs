@@ -16,55 +16,74 @@ fn pg_epoch() -> NaiveDateTime {
 }
 
 const US_PER_HOUR: i64 = 3600 * US_PER_SEC;
+const US_PER_DAY: i64 = 24 * US_PER_HOUR;
 
-/// What this thread knows of the wall-clock hour of the value it converted last.
+/// What this thread knows of a wall-clock day in a zone.
 #[derive(Clone, Copy)]
-enum Hour {
-    /// Seen once: a second value in the same hour checks whether the whole hour has one offset.
+enum Day {
+    /// Seen once: a second value of that day checks whether the whole day has one offset.
     Seen,
-    /// Every microsecond of the hour maps to one instant, with this offset.
+    /// Every microsecond of the day maps to one instant, with this offset.
     Whole(i32),
-    /// The hour holds a transition (or is out of range): each value is looked up.
+    /// The day holds a transition (or is out of range): each value is looked up.
     Split,
 }
 
+/// Days remembered per thread, direct-mapped by day number: 22 years without a collision.
+const DAY_SLOTS: usize = 8192;
+
 thread_local! {
-    static LAST: std::cell::Cell<Option<(Tz, i64, Hour)>> = const { std::cell::Cell::new(None) };
+    static DAYS: std::cell::RefCell<Vec<Option<(Tz, i64, Day)>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// `local` (µs since 2000-01-01 00:00:00, wall time in `tz`) as µs since 2000-01-01 00:00:00
 /// UTC. ±infinity (`i64::MIN`/`i64::MAX`) stay as they are.
 ///
-/// Rows of a table often come in time order, many to a wall-clock hour. When two consecutive
-/// values share an hour and that whole hour has one offset (its first and last microsecond map
-/// to a single instant each, with the same offset: no zone has two transitions within an
-/// hour), the offset is kept for the next values in that hour instead of searching the zone's
-/// transitions again. Values in no particular order cost one comparison more than before.
+/// A legacy table's timestamps fall on a few thousand days, many values to a day. The second
+/// time a thread meets a day it checks whether the whole day has one offset: each of its 24
+/// hours begins and ends on a single instant with the same offset (no zone has two transitions
+/// within an hour, so none then hides inside one). The day's offset is then kept for the next
+/// values of that day, and the zone's transitions are not searched again.
 pub fn local_to_utc(local: i64, tz: Tz) -> Result<i64, String> {
     if local == i64::MIN || local == i64::MAX {
         return Ok(local);
     }
-    let hour = local.div_euclid(US_PER_HOUR);
-    let known = LAST.get().filter(|(z, h, _)| *z == tz && *h == hour);
-    let offset_secs = match known.map(|(_, _, k)| k) {
-        Some(Hour::Whole(offset)) => offset,
-        Some(Hour::Split) => offset_of(local, tz)?,
-        Some(Hour::Seen) => {
+    let day = local.div_euclid(US_PER_DAY);
+    let slot = day.rem_euclid(DAY_SLOTS as i64) as usize;
+    let known = DAYS.with_borrow(|days| {
+        days.get(slot)
+            .copied()
+            .flatten()
+            .filter(|(z, d, _)| *z == tz && *d == day)
+            .map(|(_, _, k)| k)
+    });
+    let remember = |k: Day| {
+        DAYS.with_borrow_mut(|days| {
+            if days.is_empty() {
+                days.resize(DAY_SLOTS, None);
+            }
+            days[slot] = Some((tz, day, k));
+        })
+    };
+    let offset_secs = match known {
+        Some(Day::Whole(offset)) => offset,
+        Some(Day::Split) => offset_of(local, tz)?,
+        Some(Day::Seen) => {
             let offset = offset_of(local, tz)?;
-            let start = hour * US_PER_HOUR;
-            let whole = match (
-                single_offset(start, tz),
-                single_offset(start + US_PER_HOUR - 1, tz),
-            ) {
-                (Some(a), Some(b)) if a == b && a == offset => Hour::Whole(offset),
-                _ => Hour::Split,
-            };
-            LAST.set(Some((tz, hour, whole)));
+            let start = day * US_PER_DAY;
+            let one = (0..24)
+                .flat_map(|h| {
+                    let hour = start + h * US_PER_HOUR;
+                    [hour, hour + US_PER_HOUR - 1]
+                })
+                .all(|t| single_offset(t, tz) == Some(offset));
+            remember(if one { Day::Whole(offset) } else { Day::Split });
             offset
         }
         None => {
             let offset = offset_of(local, tz)?;
-            LAST.set(Some((tz, hour, Hour::Seen)));
+            remember(Day::Seen);
             offset
         }
     };
@@ -157,7 +176,7 @@ mod tests {
         }
     }
 
-    /// The conversion without the remembered hour.
+    /// The conversion without the remembered day.
     fn uncached(local: i64, tz: Tz) -> Result<i64, String> {
         let offset = offset_of(local, tz)?;
         local
@@ -166,14 +185,14 @@ mod tests {
     }
 
     #[test]
-    fn the_remembered_hour_gives_the_same_instants_around_every_transition() {
+    fn the_remembered_day_gives_the_same_instants_around_every_transition() {
         use chrono_tz::{
             America::New_York, America::St_Johns, Asia::Kathmandu, Australia::Lord_Howe,
             Europe::London, Pacific::Apia, Pacific::Chatham,
         };
         // Every 7 min 13 s over four years with transitions of whole, half and quarter hours
-        // and Samoa's skipped day, forwards then backwards (several values an hour: the
-        // remembered hour is used), and the same instants interleaved across zones.
+        // and Samoa's skipped day, forwards then backwards (many values a day: the remembered
+        // day is used), the same instants interleaved across zones, and in no order at all.
         let zones = [
             New_York, St_Johns, Kathmandu, Lord_Howe, London, Apia, Chatham,
         ];
@@ -190,6 +209,16 @@ mod tests {
         }
         for &t in times.iter().step_by(97) {
             for tz in zones {
+                assert_eq!(local_to_utc(t, tz), uncached(t, tz), "{t} in {tz}");
+            }
+        }
+        // A fixed scramble: index i·7919 mod n visits every time once (7919 is prime and
+        // does not divide n), days far apart one after the other.
+        let n = times.len();
+        assert_ne!(n % 7919, 0);
+        for tz in zones {
+            for i in 0..n {
+                let t = times[i * 7919 % n];
                 assert_eq!(local_to_utc(t, tz), uncached(t, tz), "{t} in {tz}");
             }
         }
