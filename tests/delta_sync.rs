@@ -765,3 +765,56 @@ fn a_row_whose_unique_key_the_target_already_holds_is_a_reject_of_the_delta() {
     let (code, _, out) = reconcile(&src.url(), &dst.url(), &[]);
     assert_eq!(code, Some(0), "the rejects are accounted for: {out}");
 }
+
+#[test]
+fn two_staged_rows_with_one_merge_key_are_a_duplicate_not_a_failed_merge() {
+    // The mapping keys the target by the lower-cased code, which the source never kept unique.
+    let src = ScratchDb::new("ds_mkey_src");
+    let dst = ScratchDb::new("ds_mkey_dst");
+    src.sql(
+        "CREATE TABLE items (id int PRIMARY KEY, code text NOT NULL, v int, modified timestamptz);
+         INSERT INTO items VALUES (1, 'a', 1, now() - interval '1 day'), (2, 'b', 2, now() - interval '1 day');",
+    );
+    dst.sql("CREATE TABLE items (code text PRIMARY KEY, v int, modified timestamptz);");
+    let dir = temp_dir();
+    let mapping = dir.path().join("m.toml");
+    std::fs::write(
+        &mapping,
+        "version = 1\n[[tables]]\nsource = \"items\"\ntarget = \"items\"\nkey = [\"code\"]\n\
+         cursor = \"modified\"\n[tables.columns.code]\nfrom = \"code\"\nlower = true\n\
+         [tables.columns.v]\nfrom = \"v\"\n[tables.columns.modified]\nfrom = \"modified\"\n",
+    )
+    .unwrap();
+    migrate_mapped(&src, &dst, &mapping, &dir.path().join("run.json"));
+    src.sql(
+        "INSERT INTO items VALUES (3, 'C', 30, now()), (4, 'c', 40, now()), (5, 'd', 50, now());
+         UPDATE items SET v = 20, modified = now() WHERE id = 2;",
+    );
+    let m = mapping.to_str().unwrap();
+    let (code, rows, out) = delta(&src.url(), &dst.url(), &["--mapping", m]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(rows["public.items"]["rejected"], "1", "{out}");
+    assert_eq!(
+        dst.sql("SELECT string_agg(code || ' ' || v, ', ' ORDER BY code) FROM items"),
+        "a 1, b 20, c 30, d 50",
+        "the row first in key order (then by its text) is kept"
+    );
+    assert_eq!(
+        dst.sql("SELECT string_agg(reason, E'\\n') FROM _cutover.rejects"),
+        "unique index `items_pkey`: key (code)=(c) is duplicated; the row first in key order is kept"
+    );
+    // The same run again changes nothing.
+    let (code, rows, out) = delta(&src.url(), &dst.url(), &["--mapping", m]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(rows["public.items"]["updated"], "0", "{out}");
+    // Once the source holds the code once, the row loads and leaves the ledger of rejects.
+    src.sql("UPDATE items SET code = 'e', modified = now() WHERE id = 4");
+    let (code, rows, out) = delta(&src.url(), &dst.url(), &["--mapping", m]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(rows["public.items"]["inserted"], "1", "{out}");
+    assert_eq!(
+        dst.sql("SELECT string_agg(code || ' ' || v, ', ' ORDER BY code) FROM items"),
+        "a 1, b 20, c 30, d 50, e 40"
+    );
+    assert_eq!(dst.sql("SELECT count(*) FROM _cutover.rejects"), "0");
+}

@@ -486,9 +486,10 @@ fn list<T>(items: impl IntoIterator<Item = T>, f: impl Fn(T) -> String) -> Strin
 
 /// The searches for the rows that hold the key of unique index `index` (key `u`) twice, as
 /// `(condition, reason)` on the staging table: for a full load, the rows after the first of
-/// each key in key order; for a delta (`None` for the merge key itself: a staged row updates
-/// the target row with its key or inserts one that is not there), also the staged rows
-/// whose key a target row the delta does not replace holds, looked up through the index.
+/// each key in key order; for a delta, also the staged rows whose key a target row the delta
+/// does not replace holds, looked up through the index (for the merge key itself only the
+/// staged duplicates: a staged row updates the target row with its key or inserts one that
+/// is not there).
 fn duplicate_searches(
     program: &TableProgram,
     staged: &str,
@@ -530,8 +531,23 @@ fn duplicate_searches(
         ),
         reason(") is duplicated; the row first in key order is kept"),
     );
-    if u.predicate.is_none() && u.keys == key_names {
-        return (full, None);
+    // PostgreSQL prints an index's columns quoted only where they need it.
+    let merge_key = u.predicate.is_none()
+        && u.keys.len() == program.key.len()
+        && u.keys.iter().zip(&program.key).all(|(k, &i)| {
+            let name = &program.target_columns[i].name;
+            *k == *name || *k == quote_ident(name)
+        });
+    if merge_key {
+        // A staged row replaces the target row with its key or is inserted: only two staged
+        // rows with one key are a duplicate, and the search for them runs only when a
+        // count finds some (the window sorts every staged row by its text).
+        let guarded = format!(
+            "EXISTS (SELECT 1 FROM {staged} s WHERE {filter} GROUP BY {keys} \
+             HAVING count(*) > 1) AND {}",
+            full.0
+        );
+        return (full.clone(), Some((guarded, full.1)));
     }
     let target = program.target.qualified();
     let ks: Vec<String> = (1..=u.keys.len()).map(|i| format!("_k{i}")).collect();

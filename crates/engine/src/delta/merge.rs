@@ -414,18 +414,31 @@ impl Cycle<'_> {
         }
         out.unchanged = staged - out.inserted - out.updated;
 
-        // Rows now loaded are no longer rejected or altered.
-        let hex_hashes: Vec<String> = new_hashes.iter().map(hex::encode).collect();
-        target
-            .execute(
+        // Rows now loaded are no longer rejected or altered (the keys are sent only when the
+        // ledger holds such rows of the table at all).
+        let rejects = self.state.table("rejects");
+        let listed: bool = target
+            .query_one(
                 &format!(
-                    "DELETE FROM {} WHERE table_name = $1 AND phase IN ('constraint', 'nulled') AND key_hash = ANY($2)",
-                    self.state.table("rejects")
+                    "SELECT EXISTS (SELECT 1 FROM {rejects} WHERE table_name = $1 AND phase IN ('constraint', 'nulled'))"
                 ),
-                &[&name, &hex_hashes],
+                &[&name],
             )
             .await
-            .map_err(|e| PgError::db("cannot update the load ledger", e))?;
+            .map_err(|e| PgError::db("cannot read the load ledger", e))?
+            .get(0);
+        if listed {
+            let hex_hashes: Vec<String> = new_hashes.iter().map(hex::encode).collect();
+            target
+                .execute(
+                    &format!(
+                        "DELETE FROM {rejects} WHERE table_name = $1 AND phase IN ('constraint', 'nulled') AND key_hash = ANY($2)"
+                    ),
+                    &[&name, &hex_hashes],
+                )
+                .await
+                .map_err(|e| PgError::db("cannot update the load ledger", e))?;
+        }
         if let (Some(e), Some(l)) = (entry, leaves.as_ref()) {
             refresh_entry(e, l);
         }
