@@ -181,6 +181,7 @@ fn push_text(out: &mut String, col: &BinaryArray, ty: &PgType, row: usize) -> Re
 
 impl Origin {
     /// The value at `row`, before the steps; `Value::Null` for NULL.
+    #[inline(always)]
     pub fn value(
         &self,
         cols: &[&BinaryArray],
@@ -352,7 +353,9 @@ impl Steps {
             && self.pseudonym.is_none()
     }
 
-    /// Applies the steps to a non-NULL value.
+    /// Applies the steps to a non-NULL value. (Inlined: its value then stays in registers
+    /// rather than being stored and reloaded in pieces on the way back.)
+    #[inline(always)]
     pub fn apply(&self, mut v: Value) -> Result<Value, String> {
         if self.trim || self.case.is_some() {
             let Value::Text(s) = &mut v else {
