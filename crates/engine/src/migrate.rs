@@ -247,6 +247,7 @@ impl Job<'_> {
                     .get(&p.target.name)
                     .map(|d| d.domains.as_slice())
                     .unwrap_or(&[]),
+                false,
             ),
         }
     }

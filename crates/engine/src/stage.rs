@@ -90,11 +90,19 @@ impl Stage {
     /// generated columns, storage and NOT NULL; no index, no other constraint.
     /// Columns of a domain with CHECK constraints (`domains`) are staged as the domain's base
     /// type: `COPY` would fail on the first value a check refuses (see [`DomainColumn`]).
-    pub fn create_table_sql(&self, program: &TableProgram, domains: &[DomainColumn]) -> String {
+    /// `unlogged` for a table that never goes live (a delta's rows, merged then dropped): its
+    /// rows are not written to the WAL.
+    pub fn create_table_sql(
+        &self,
+        program: &TableProgram,
+        domains: &[DomainColumn],
+        unlogged: bool,
+    ) -> String {
         let staged = self.table(&program.target.name);
         let mut sql = format!(
-            "CREATE TABLE {staged} (LIKE {} INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING GENERATED \
+            "CREATE {}TABLE {staged} (LIKE {} INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING GENERATED \
              INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING COMMENTS){}",
+            if unlogged { "UNLOGGED " } else { "" },
             program.target.qualified(),
             tablespace_clause(program.target.tablespace.as_deref())
         );

@@ -177,7 +177,7 @@ impl Cycle<'_> {
         let empty = TableDdl::default();
         let ddl = self.ddl.get(&name).unwrap_or(&empty);
         target
-            .batch_execute(&stage.create_table_sql(p, &ddl.domains))
+            .batch_execute(&stage.create_table_sql(p, &ddl.domains, true))
             .await
             .map_err(|e| PgError::db("cannot create the delta's staging table", e))?;
         let w = run_chunk(
