@@ -22,6 +22,9 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "benchmark harness arithmetic (benches/e2e/test_*.py)"
+PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s benches/e2e -p 'test_*.py'
+
 # Doc-tests first (nextest does not run them), so that the summary of the main run is the last
 # one printed: CI reads the test runner's closing line.
 step "cargo test --doc"
