@@ -88,30 +88,25 @@ fn fixed<const N: usize>(ty: &PgType, raw: &[u8]) -> Result<[u8; N], ValueError>
 }
 
 fn utf8(ty: &PgType, raw: &[u8]) -> Result<String, ValueError> {
-    String::from_utf8(raw.to_vec())
+    utf8_str(ty, raw).map(str::to_string)
+}
+
+fn utf8_str<'a>(ty: &PgType, raw: &'a [u8]) -> Result<&'a str, ValueError> {
+    std::str::from_utf8(raw)
         .map_err(|e| ValueError(format!("invalid UTF-8 in binary {}: {e}", sql_name(ty))))
 }
 
 /// [`decode`], with a text value written into `spare` (taken, cleared) rather than a new
 /// allocation: give the string back (`Value::Text`) and the next value reuses it.
 pub fn decode_reusing(ty: &PgType, raw: &[u8], spare: &mut String) -> Result<Value, ValueError> {
-    match ty {
-        PgType::Text
-        | PgType::Varchar { .. }
-        | PgType::Bpchar { .. }
-        | PgType::Name
-        | PgType::Enum { .. }
-        | PgType::Json => {
-            let text = std::str::from_utf8(raw).map_err(|e| {
-                ValueError(format!("invalid UTF-8 in binary {}: {e}", sql_name(ty)))
-            })?;
-            let mut out = std::mem::take(spare);
-            out.clear();
-            out.push_str(text);
-            Ok(Value::Text(out))
-        }
-        _ => decode(ty, raw),
+    if !(ty.is_textual() || *ty == PgType::Json) {
+        return decode(ty, raw);
     }
+    let text = utf8_str(ty, raw)?;
+    let mut out = std::mem::take(spare);
+    out.clear();
+    out.push_str(text);
+    Ok(Value::Text(out))
 }
 
 /// Decodes binary bytes of type `ty` into a [`Value`].
