@@ -634,39 +634,48 @@ fn values_a_domain_refuses_are_rejects_of_the_full_load_and_of_delta_sync() {
     let src = ScratchDb::new("bad_domain_src");
     let dst = ScratchDb::new("bad_domain_dst");
     src.sql(
-        "CREATE TABLE t (id int PRIMARY KEY, v int, e text, n text, m numeric, modified timestamptz);
+        "CREATE TABLE t (id int PRIMARY KEY, v int, e text, n text, m numeric, modified timestamptz, a int[]);
          INSERT INTO t SELECT g, g - 3, CASE WHEN g % 10 = 0 THEN 'bad' ELSE 'a' || g || '@x.com' END,
                               CASE WHEN g % 7 = 0 THEN NULL ELSE 'x' END, CASE WHEN g = 4 THEN 1 ELSE g END,
-                              '2024-01-01'
-         FROM generate_series(1, 40) g;",
+                              '2024-01-01', ARRAY[g, g + 1]
+         FROM generate_series(1, 40) g;
+         UPDATE t SET a = CASE id WHEN 11 THEN '{1,0}'::int[] WHEN 12 THEN '{NULL,-5}' WHEN 13 THEN '{}'
+                                  WHEN 15 THEN NULL WHEN 16 THEN '{{1,2},{3,-4}}' WHEN 17 THEN '{{1,2},{3,4}}' END
+         WHERE id BETWEEN 11 AND 17 AND id <> 14;",
     );
-    // Checks of a domain, of a domain over a domain, and a NOT NULL domain: COPY refuses each
-    // on the first bad value.
+    // Checks of a domain, of a domain over a domain, a NOT NULL domain, and an array of a
+    // domain (each element checked): COPY refuses each on the first bad value.
     dst.sql(
         "CREATE DOMAIN pos AS int CHECK (VALUE > 0);
          CREATE DOMAIN email AS text CHECK (VALUE LIKE '%@%') CHECK (length(VALUE) > 3);
          CREATE DOMAIN nn AS text NOT NULL;
          CREATE DOMAIN small AS numeric(10,2) CHECK (VALUE < 35);
          CREATE DOMAIN smallish AS small CHECK (VALUE > 1);
-         CREATE TABLE t (id int PRIMARY KEY, v pos, e email, n nn, m smallish, modified timestamptz);",
+         CREATE TABLE t (id int PRIMARY KEY, v pos, e email, n nn, m smallish, modified timestamptz, a pos[]);",
     );
     let out = migrate(&src.url(), &dst.url(), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
     // Rejected in this order: NULLs (ids 7 14 21 28 35), then per column: v <= 0 (1 2 3),
     // e 'bad' (10 20 30 40), m >= 35 (36 37 38 39) by the inner domain, m <= 1 (4) by the
-    // outer one.
+    // outer one, an element of a <= 0 (11 12 16; a NULL element, an empty array, a NULL
+    // array and a two-dimensional array of good elements pass).
     assert_eq!(
         reject_counts(&dst),
-        "e|violates check constraint `email_check` of domain `public.email` (column `e`)|4\n\
+        "a|an element violates check constraint `pos_check` of domain `public.pos` (column `a`)|3\n\
+         e|violates check constraint `email_check` of domain `public.email` (column `e`)|4\n\
          m|violates check constraint `small_check` of domain `public.smallish` (column `m`)|4\n\
          m|violates check constraint `smallish_check` of domain `public.smallish` (column `m`)|1\n\
          n|NULL in NOT NULL column `n`|5\n\
          v|violates check constraint `pos_check` of domain `public.pos` (column `v`)|3"
     );
-    assert_eq!(dst.sql("SELECT count(*) FROM t"), "23");
+    assert_eq!(dst.sql("SELECT count(*) FROM t"), "20");
+    assert_eq!(
+        dst.sql("SELECT string_agg(format('%s %s', id, a), ', ' ORDER BY id) FROM t WHERE id BETWEEN 13 AND 18"),
+        "13 {}, 15 , 17 {{1,2},{3,4}}, 18 {18,19}"
+    );
     assert_eq!(
         dst.sql("SELECT string_agg(format_type(atttypid, atttypmod), ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 't'::regclass AND attnum > 0"),
-        "integer,pos,email,nn,smallish,timestamp with time zone",
+        "integer,pos,email,nn,smallish,timestamp with time zone,pos[]",
         "the columns keep their domains"
     );
     reconciles(&src, &dst);
@@ -674,17 +683,21 @@ fn values_a_domain_refuses_are_rejects_of_the_full_load_and_of_delta_sync() {
     src.sql(
         "UPDATE t SET v = -1, modified = '2025-01-01' WHERE id = 5;
          UPDATE t SET e = 'new@y.org', modified = '2025-01-01' WHERE id = 6;
-         INSERT INTO t VALUES (41, 7, 'z@z.com', 'x', 20, '2025-01-01'), (42, 0, 'q@q.com', 'x', 20, '2025-01-01');",
+         UPDATE t SET a = '{3,-3}', modified = '2025-01-01' WHERE id = 13;
+         INSERT INTO t VALUES (41, 7, 'z@z.com', 'x', 20, '2025-01-01', '{1}'), (42, 0, 'q@q.com', 'x', 20, '2025-01-01', '{1}'),
+                              (43, 8, 'w@w.com', 'x', 20, '2025-01-01', '{0}');",
     );
     delta_syncs(&src, &dst, "modified", "2024-06-01");
     assert_eq!(
-        dst.sql("SELECT string_agg(format('%s %s %s', id, v, e), ', ' ORDER BY id) FROM t WHERE id IN (5, 6, 41, 42)"),
-        "5 2 a5@x.com, 6 3 new@y.org, 41 7 z@z.com",
+        dst.sql("SELECT string_agg(format('%s %s %s %s', id, v, e, a), ', ' ORDER BY id) FROM t WHERE id IN (5, 6, 13, 41, 42, 43)"),
+        "5 2 a5@x.com {5,6}, 6 3 new@y.org {6,7}, 13 10 a13@x.com {}, 41 7 z@z.com {1}",
         "the good changes merged, the refused ones left out"
     );
     assert!(
         reject_counts(&dst).contains(
             "v|violates check constraint `pos_check` of domain `public.pos` (column `v`)|5"
+        ) && reject_counts(&dst).contains(
+            "a|an element violates check constraint `pos_check` of domain `public.pos` (column `a`)|5"
         ),
         "{}",
         reject_counts(&dst)
@@ -699,7 +712,10 @@ fn a_label_the_target_enum_lacks_is_a_reject_not_a_failed_load() {
         "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
          CREATE TABLE t (id int PRIMARY KEY, label text, m mood, ms mood[]);
          INSERT INTO t VALUES (1, 'open', 'ok', '{ok}'), (2, 'gone', 'sad', '{sad}'),
-                              (3, 'closed', 'happy', '{happy}'), (4, 'open', 'sad', '{ok}');",
+                              (3, 'closed', 'happy', '{happy}'), (4, 'open', 'sad', '{ok}'),
+                              (5, 'open', 'ok', '{happy,sad}'), (6, 'open', 'ok', '{}'),
+                              (7, 'open', 'ok', NULL), (8, 'open', 'ok', '{ok,NULL}'),
+                              (9, 'open', 'ok', '{{ok,happy},{sad,ok}}');",
     );
     dst.sql(
         "CREATE TYPE state AS ENUM ('open', 'closed');
@@ -712,14 +728,18 @@ fn a_label_the_target_enum_lacks_is_a_reject_not_a_failed_load() {
     assert_eq!(
         dst.sql("SELECT string_agg(format('%s %s %s', key, column_name, reason), E'\\n' ORDER BY key) FROM _cutover.rejects"),
         "[\"2\"] label invalid input value for enum state: \"gone\"\n\
-         [\"4\"] m invalid input value for enum mood: \"sad\""
+         [\"4\"] m invalid input value for enum mood: \"sad\"\n\
+         [\"5\"] ms invalid input value for enum mood: \"sad\"\n\
+         [\"9\"] ms invalid input value for enum mood: \"sad\""
     );
     assert_eq!(
         dst.sql(
             "SELECT string_agg(format('%s %s %s %s', id, label, m, ms), ', ' ORDER BY id) FROM t"
         ),
-        "1 open ok {ok}, 3 closed happy {happy}"
+        "1 open ok {ok}, 3 closed happy {happy}, 6 open ok {}, 7 open ok , 8 open ok {ok,NULL}"
     );
+    // The arrays' element type OIDs differ between the two databases: not a difference.
+    reconciles(&src, &dst);
 }
 
 #[test]

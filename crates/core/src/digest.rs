@@ -41,6 +41,22 @@ pub fn put_value(out: &mut Vec<u8>, v: Option<&[u8]>) {
     }
 }
 
+/// Appends the canonical encoding of one value of a column, as [`put_value`] does, except that
+/// an array's element type OID (bytes 8..12 of `array_send`'s form) is written as 0: it names a
+/// type of one database, not the value (an enum's or a domain's OID differs between the
+/// source and the target, and a domain array reads back with the domain's where the source
+/// sent its base type's), so the same array digests the same on both sides.
+#[inline]
+pub fn put_value_as(out: &mut Vec<u8>, v: Option<&[u8]>, array: bool) {
+    put_value(out, v);
+    if let (true, Some(bytes)) = (array, v) {
+        if bytes.len() >= 12 {
+            let start = out.len() - bytes.len();
+            out[start + 8..start + 12].fill(0);
+        }
+    }
+}
+
 /// One bucket's order-independent summary: row count and the wrapping sum of row digests as
 /// four little-endian u64 lanes. Adding then subtracting a digest restores the leaf exactly.
 ///
@@ -404,11 +420,25 @@ pub struct RowHasher {
     queue: RowQueue,
     /// Bucket and digest of rows digested but not yet added (see [`RowHasher::digest_batch`]).
     pending: Vec<(u32, [u8; 32])>,
+    /// Columns (by batch position) whose values are arrays: see [`put_value_as`].
+    arrays: Vec<bool>,
 }
 
 impl RowHasher {
     pub fn new() -> RowHasher {
         RowHasher::default()
+    }
+
+    /// A hasher of batches whose columns `arrays` marks as arrays (missing: not an array).
+    pub fn with_arrays(arrays: Vec<bool>) -> RowHasher {
+        RowHasher {
+            arrays,
+            ..RowHasher::default()
+        }
+    }
+
+    fn column<'a>(&self, batch: &'a RecordBatch, i: usize) -> BinaryColumn<'a> {
+        BinaryColumn::of(batch, i, self.arrays.get(i).copied().unwrap_or(false))
     }
 
     /// The digest of row `row`: key bytes from `key_cols` (indices into the batch, key order),
@@ -418,7 +448,8 @@ impl RowHasher {
     /// If a column is not `Binary`, or an index is out of range.
     pub fn digest_row(&mut self, batch: &RecordBatch, row: usize, key_cols: &[usize]) -> RowDigest {
         assert!(row < batch.num_rows(), "row {row} out of range");
-        let col = |i: usize| BinaryColumn::of(batch, i);
+        let arrays = &self.arrays;
+        let col = |i: usize| BinaryColumn::of(batch, i, arrays.get(i).copied().unwrap_or(false));
         let buf = &mut self.buf;
         buf.clear();
         encode_values(buf, key_cols.iter().map(|&i| col(i)), row);
@@ -441,7 +472,7 @@ impl RowHasher {
         mut f: impl FnMut(usize, &RowDigest, &[u8], &[u8]),
     ) {
         let cols: Vec<BinaryColumn> = (0..batch.num_columns())
-            .map(|i| BinaryColumn::of(batch, i))
+            .map(|i| self.column(batch, i))
             .collect();
         let queue = &mut self.queue;
         let mut base = 0;
@@ -485,7 +516,7 @@ fn encode_values<'a>(
     row: usize,
 ) -> bool {
     for c in cols {
-        put_value(buf, c.get(row));
+        put_value_as(buf, c.get(row), c.array);
     }
     true
 }
@@ -501,7 +532,7 @@ pub fn column_digests(batch: &RecordBatch, row: usize) -> Vec<[u8; 32]> {
     (0..batch.num_columns())
         .map(|i| {
             buf.clear();
-            put_value(&mut buf, BinaryColumn::of(batch, i).get(row));
+            put_value(&mut buf, BinaryColumn::of(batch, i, false).get(row));
             *blake3::hash(&buf).as_bytes()
         })
         .collect()
@@ -514,10 +545,12 @@ struct BinaryColumn<'a> {
     offsets: &'a [i32],
     values: &'a [u8],
     nulls: Option<&'a NullBuffer>,
+    /// Values are arrays (see [`put_value_as`]).
+    array: bool,
 }
 
 impl<'a> BinaryColumn<'a> {
-    fn of(batch: &'a RecordBatch, i: usize) -> BinaryColumn<'a> {
+    fn of(batch: &'a RecordBatch, i: usize, is_array: bool) -> BinaryColumn<'a> {
         let col = batch.column(i);
         let Some(array) = col.as_any().downcast_ref::<BinaryArray>() else {
             panic!(
@@ -530,6 +563,7 @@ impl<'a> BinaryColumn<'a> {
             offsets: array.value_offsets(),
             values: array.values().as_slice(),
             nulls: array.nulls(),
+            array: is_array,
         }
     }
 
@@ -756,6 +790,46 @@ mod tests {
         }
         assert_eq!(d.bucket_hash, *blake3::hash(&key).as_bytes());
         assert_eq!(d.digest, *blake3::hash(&all).as_bytes());
+    }
+
+    #[test]
+    fn an_array_digests_without_its_element_type_oid() {
+        // `'{1,2}'::int[]` as array_send sends it, then with another element type OID.
+        let mut int_array = Vec::new();
+        for x in [1i32, 0, 23, 2, 1, 4, 1, 4, 2] {
+            int_array.extend(x.to_be_bytes());
+        }
+        let mut other = int_array.clone();
+        other[8..12].copy_from_slice(&16_876u32.to_be_bytes());
+        let rows = |v: &[u8]| batch(&[vec![Some(vec![7]), Some(v.to_vec())]]);
+        let arrays =
+            RowHasher::with_arrays(vec![false, true]).digest_row(&rows(&int_array), 0, &[0]);
+        assert_eq!(
+            arrays,
+            RowHasher::with_arrays(vec![false, true]).digest_row(&rows(&other), 0, &[0])
+        );
+        let mut zeroed = Vec::new();
+        put_value_as(&mut zeroed, Some(&other), true);
+        let mut expected = Vec::new();
+        put_value(
+            &mut expected,
+            Some(&[&int_array[..8], &[0; 4], &int_array[12..]].concat()),
+        );
+        assert_eq!(zeroed, expected);
+        // Not an array: every byte counts. Shorter than an array header: kept as it is.
+        let bytes = RowHasher::default().digest_row(&rows(&int_array), 0, &[0]);
+        assert_ne!(
+            bytes,
+            RowHasher::default().digest_row(&rows(&other), 0, &[0])
+        );
+        let mut short = Vec::new();
+        put_value_as(&mut short, Some(&[1, 2, 3]), true);
+        assert_eq!(short, [1, 0, 0, 0, 3, 1, 2, 3]);
+        // The batch path agrees with the row path.
+        let mut each = Vec::new();
+        RowHasher::with_arrays(vec![false, true])
+            .digest_each(&rows(&other), &[0], |_, d, _, _| each.push(*d));
+        assert_eq!(each, [arrays]);
     }
 
     #[test]

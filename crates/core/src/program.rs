@@ -146,6 +146,20 @@ impl TableProgram {
         run::run(self, batch)
     }
 
+    /// Per target column, whether its values are arrays (digested without their element
+    /// type's OID: see [`crate::digest::put_value_as`]).
+    pub fn array_columns(&self) -> Vec<bool> {
+        self.target_columns
+            .iter()
+            .map(|c| matches!(c.ty, PgType::Array(_)))
+            .collect()
+    }
+
+    /// A hasher of this table's rows in target shape (`target_columns`, in order).
+    pub fn hasher(&self) -> crate::digest::RowHasher {
+        crate::digest::RowHasher::with_arrays(self.array_columns())
+    }
+
     /// True when every output column is an untouched source column (bytes passed through).
     pub fn is_identity(&self) -> bool {
         self.outputs.iter().all(OutputColumn::is_pass)

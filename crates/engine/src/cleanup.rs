@@ -6,7 +6,7 @@
 //! is loaded.
 use arrow_array::{Array, BinaryArray, RecordBatch};
 use cutover_core::catalog::quote_ident;
-use cutover_core::digest::{Leaves, RowHasher};
+use cutover_core::digest::Leaves;
 use cutover_core::mapping::OnError;
 use cutover_core::program::TableProgram;
 use cutover_core::value;
@@ -139,7 +139,7 @@ pub async fn drop_stale_duplicates(
                RETURNING {cols}) TO STDOUT (FORMAT binary)"
     );
     let batches = copy_returning(client, &sql, &target_names(program)).await?;
-    let mut hasher = RowHasher::default();
+    let mut hasher = program.hasher();
     let mut dropped = 0;
     for b in &batches {
         for r in 0..b.num_rows() {
@@ -173,7 +173,7 @@ async fn reject_where(
     let n = names.len();
     names.push("_reason".into());
     let batches = copy_returning(client, &sql, &names).await?;
-    let mut hasher = RowHasher::default();
+    let mut hasher = program.hasher();
     let mut rejects = Vec::new();
     for b in &batches {
         let rows = b
@@ -486,7 +486,7 @@ async fn null_where(
                 })
         })
         .collect::<Result<_>>()?;
-    let mut hasher = RowHasher::default();
+    let mut hasher = program.hasher();
     let mut count = 0;
     let mut filed = Vec::new();
     for b in &batches {

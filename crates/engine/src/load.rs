@@ -12,7 +12,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, BinaryArray, RecordBatch};
 use bytes::{Bytes, BytesMut};
 use cutover_core::batch::binary_schema;
-use cutover_core::digest::{bucket_at, put_value, Leaves, RowHasher, RowQueue, FINE_K};
+use cutover_core::digest::{bucket_at, put_value_as, Leaves, RowHasher, RowQueue, FINE_K};
 use cutover_core::program::{PassNull, RowReject, TableProgram};
 use cutover_postgres::copy_decode::CopyDecoder;
 use cutover_postgres::copy_rows::{CopyRows, Row};
@@ -50,6 +50,8 @@ pub struct ChunkWorker {
     pending: Vec<(u32, [u8; 32])>,
     program: Arc<TableProgram>,
     hasher: RowHasher,
+    /// For the row path: the columns whose values are arrays (see `put_value_as`).
+    arrays: Vec<bool>,
     encode: bool,
     observer: SharedObserver,
     table: String,
@@ -78,6 +80,8 @@ impl ChunkWorker {
             .filter(|c| c.null != PassNull::Keep)
             .map(|c| c.input)
             .collect();
+        let hasher = program.hasher();
+        let arrays = program.array_columns();
         ChunkWorker {
             decoder: CopyDecoder::new(&names, BATCH_ROWS, BATCH_BYTES),
             rows: in_place.map(|_| CopyRows::new(&names)),
@@ -86,7 +90,8 @@ impl ChunkWorker {
             pending: Vec::new(),
             table: program.target.name.clone(),
             program,
-            hasher: RowHasher::default(),
+            hasher,
+            arrays,
             encode,
             observer,
             leaves: Leaves::new(FINE_K),
@@ -141,13 +146,13 @@ impl ChunkWorker {
             queue.push(
                 |buf| {
                     for &k in &self.program.key {
-                        put_value(buf, row.get(k));
+                        put_value_as(buf, row.get(k), self.arrays[k]);
                     }
                     true
                 },
                 |buf| {
                     for i in 0..row.len() {
-                        put_value(buf, row.get(i));
+                        put_value_as(buf, row.get(i), self.arrays[i]);
                     }
                     true
                 },

@@ -434,12 +434,22 @@ pub async fn rebuild_sql(
             .checks
             .iter()
             .map(|(name, def)| {
+                let cond = if d.array {
+                    format!(
+                        "EXISTS (SELECT 1 FROM pg_catalog.unnest({col}) AS \"_e\"(\"_v\") WHERE ({}) IS FALSE)",
+                        domain_check_on(def, "\"_e\".\"_v\"")
+                    )
+                } else {
+                    format!("({}) IS FALSE", domain_check_on(def, &col))
+                };
+                let of = if d.array { "an element " } else { "" };
                 (
                     format!(
-                        "violates check constraint `{name}` of domain `{}` (column `{}`)",
-                        d.domain, d.column
+                        "{of}violates check constraint `{name}` of domain `{}` (column `{}`)",
+                        d.domain.trim_end_matches("[]"),
+                        d.column
                     ),
-                    format!("({}) IS FALSE", domain_check_on(def, &col)),
+                    cond,
                 )
             })
             .collect();

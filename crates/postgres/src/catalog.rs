@@ -211,17 +211,21 @@ pub struct TableDdl {
     pub domains: Vec<DomainColumn>,
 }
 
-/// A column whose type is a domain with CHECK constraints (its own or its base domains').
-/// `COPY` checks them as it reads each value and fails the whole statement on the first
-/// violation, so the column is staged as the base type, the rows that violate a check become
-/// rejects, and the column then gets its domain back.
+/// A column whose type is a domain with CHECK constraints (its own or its base domains'), or
+/// an array of such a domain. `COPY` checks them as it reads each value and fails the whole
+/// statement on the first violation, so the column is staged as the base type, the rows that
+/// violate a check become rejects, and the column then gets its domain back.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DomainColumn {
     pub column: String,
-    /// The domain, as `format_type` prints it (schema-qualified).
+    /// The column's type, as `format_type` prints it (schema-qualified): the domain, or
+    /// `domain[]`.
     pub domain: String,
-    /// The type under the domain(s), with its modifier (`numeric(10,2)`).
+    /// The type under the domain(s), with its modifier (`numeric(10,2)`; `numeric(10,2)[]`
+    /// for an array).
     pub base: String,
+    /// An array of the domain: its checks hold for each element.
+    pub array: bool,
     /// `(constraint name, pg_get_constraintdef)`: `CHECK ((VALUE > 0))`.
     pub checks: Vec<(String, String)>,
 }
@@ -341,10 +345,13 @@ pub async fn table_ddl(client: &Client, schema: &str, table: &str) -> Result<Tab
         .query(
             &format!(
                 "WITH RECURSIVE chain(attnum, dom, depth) AS (
-                   SELECT a.attnum, a.atttypid, 0 FROM pg_catalog.pg_attribute a
+                   SELECT a.attnum, CASE WHEN t.typtype = 'd' THEN a.atttypid ELSE t.typelem END, 0
+                   FROM pg_catalog.pg_attribute a
                    JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+                   LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem
                    WHERE a.attrelid = {rel} AND a.attnum > 0 AND NOT a.attisdropped
-                     AND a.attgenerated = '' AND t.typtype = 'd'
+                     AND a.attgenerated = ''
+                     AND (t.typtype = 'd' OR (t.typcategory = 'A' AND e.typtype = 'd'))
                    UNION ALL
                    SELECT c.attnum, t.typbasetype, c.depth + 1 FROM chain c
                    JOIN pg_catalog.pg_type t ON t.oid = c.dom
@@ -354,6 +361,7 @@ pub async fn table_ddl(client: &Client, schema: &str, table: &str) -> Result<Tab
                         (SELECT pg_catalog.format_type(t.typbasetype, t.typtypmod) FROM chain c
                          JOIN pg_catalog.pg_type t ON t.oid = c.dom
                          WHERE c.attnum = a.attnum ORDER BY c.depth DESC LIMIT 1),
+                        (SELECT t.typtype <> 'd' FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid),
                         ARRAY(SELECT con.conname::text FROM chain c JOIN pg_catalog.pg_constraint con
                               ON con.contypid = c.dom AND con.contype = 'c'
                               WHERE c.attnum = a.attnum ORDER BY c.depth, con.conname),
@@ -376,12 +384,15 @@ pub async fn table_ddl(client: &Client, schema: &str, table: &str) -> Result<Tab
         domains: doms
             .iter()
             .filter_map(|r| {
-                let names: Vec<String> = r.get(3);
-                let defs: Vec<String> = r.get(4);
+                let array: bool = r.get(3);
+                let names: Vec<String> = r.get(4);
+                let defs: Vec<String> = r.get(5);
+                let base: String = r.get(2);
                 (!names.is_empty()).then(|| DomainColumn {
                     column: r.get(0),
                     domain: r.get(1),
-                    base: r.get(2),
+                    base: if array { format!("{base}[]") } else { base },
+                    array,
                     checks: names.into_iter().zip(defs).collect(),
                 })
             })

@@ -296,7 +296,81 @@ fn samples() -> Vec<(PgType, Value)> {
             PgType::Array(Box::new(PgType::Int4)),
             Value::Raw(vec![0; 12]),
         ),
+        (enum_array(&["a"]), Value::Raw(vec![0; 12])),
+        (enum_array(&["a", "b"]), Value::Raw(vec![0; 12])),
     ]
+}
+
+fn enum_array(labels: &[&str]) -> PgType {
+    PgType::Array(Box::new(PgType::Enum {
+        name: "e".into(),
+        labels: labels.iter().map(|l| l.to_string()).collect(),
+    }))
+}
+
+/// A one-dimensional binary array of `labels` (`None`: a NULL element), as `array_send` sends it.
+fn binary_array(labels: &[Option<&str>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend(1i32.to_be_bytes());
+    out.extend(i32::from(labels.contains(&None)).to_be_bytes());
+    out.extend(16_876u32.to_be_bytes());
+    out.extend((labels.len() as i32).to_be_bytes());
+    out.extend(1i32.to_be_bytes());
+    for l in labels {
+        match l {
+            Some(l) => {
+                out.extend((l.len() as i32).to_be_bytes());
+                out.extend(l.as_bytes());
+            }
+            None => out.extend((-1i32).to_be_bytes()),
+        }
+    }
+    out
+}
+
+#[test]
+fn each_label_of_an_enum_array_is_one_of_the_target_enum() {
+    let ty = enum_array(&["sad", "ok", "happy"]);
+    let good = binary_array(&[Some("sad"), None, Some("happy")]);
+    assert_eq!(enc(&ty, &Value::Raw(good.clone())), Ok(hex(&good)));
+    let bad = binary_array(&[Some("sad"), Some("ecstatic")]);
+    assert_eq!(
+        enc(&ty, &Value::Raw(bad.clone())),
+        Err(ValueError(
+            "invalid input value for enum e: \"ecstatic\"".into()
+        ))
+    );
+    // Labels not known: anything goes, as for a scalar enum.
+    assert!(enc(&enum_array(&[]), &Value::Raw(bad.clone())).is_ok());
+    // Empty, and two-dimensional (2 × 2, one element refused).
+    assert!(enc(&ty, &Value::Raw(vec![0; 12])).is_ok());
+    let mut two = Vec::new();
+    for x in [2i32, 0, 16_876, 2, 1, 2, 1] {
+        two.extend(x.to_be_bytes());
+    }
+    for l in ["ok", "sad", "ok", "meh"] {
+        two.extend((l.len() as i32).to_be_bytes());
+        two.extend(l.as_bytes());
+    }
+    assert!(enc(&ty, &Value::Raw(two.clone()))
+        .unwrap_err()
+        .0
+        .contains("\"meh\""));
+    // Truncated or with trailing bytes: malformed, never a panic.
+    for broken in [
+        &bad[..bad.len() - 1],
+        &bad[..10],
+        &[bad.as_slice(), &[0]].concat(),
+    ] {
+        let err = enc(
+            &enum_array(&["sad", "ecstatic"]),
+            &Value::Raw(broken.to_vec()),
+        );
+        assert_eq!(
+            err,
+            Err(ValueError("invalid binary array of enum e".into()))
+        );
+    }
 }
 
 #[test]
@@ -308,8 +382,11 @@ fn can_cast_agrees_with_encode() {
             let allowed = can_cast(from, to);
             if let Value::Raw(_) = v {
                 // Raw bytes carry no type: only the same type (timetz: any precision) casts.
+                // An enum array casts to an array of the same enum with other labels.
+                let enum_array = |t: &PgType| matches!(t, PgType::Array(e) if matches!(**e, PgType::Enum { .. }));
                 let same = from == to
-                    || matches!((from, to), (PgType::TimeTz { .. }, PgType::TimeTz { .. }));
+                    || matches!((from, to), (PgType::TimeTz { .. }, PgType::TimeTz { .. }))
+                    || (enum_array(from) && enum_array(to));
                 assert_eq!(allowed, same, "can_cast({from:?}, {to:?})");
             } else {
                 let refused = matches!(&result, Err(e) if e.0.starts_with("cannot cast"));

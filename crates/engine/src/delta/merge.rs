@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use chrono::{DateTime, Utc};
 use cutover_core::batch::binary_schema;
 use cutover_core::catalog::{quote_ident, TableInfo};
-use cutover_core::digest::{split_values, Leaves, RowHasher, FINE_K};
+use cutover_core::digest::{split_values, Leaves, FINE_K};
 use cutover_core::mapping::Mapping;
 use cutover_core::program::TableProgram;
 use cutover_postgres::catalog::TableDdl;
@@ -105,7 +105,7 @@ fn fold_digests(
     leaves: Option<&mut Leaves>,
     add: bool,
 ) -> Vec<[u8; 32]> {
-    let mut hasher = RowHasher::default();
+    let mut hasher = p.hasher();
     let mut hashes = Vec::new();
     let mut leaves = leaves;
     for b in batches {
@@ -255,7 +255,7 @@ impl Cycle<'_> {
         with_extras.push("_conflict".into());
         with_extras.push("_staged".into());
         let mut conflicts: Vec<String> = Vec::new();
-        let mut hasher = RowHasher::default();
+        let mut hasher = p.hasher();
 
         self.unique.before_merge(target, p).await?;
         // Under target-wins, the conflicting rows (whose content would change) are listed and

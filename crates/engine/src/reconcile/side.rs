@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use bytes::BytesMut;
 use cutover_core::digest::{
-    put_value, split_values, Leaves, RowDigest, RowHasher, RowQueue, FINE_K,
+    put_value, put_value_as, split_values, Leaves, RowDigest, RowHasher, RowQueue, FINE_K,
 };
 use cutover_core::program::{PassColumn, PassNull, TableProgram};
 use cutover_postgres::copy_decode::CopyDecoder;
@@ -40,6 +40,8 @@ enum Input {
     Rows {
         rows: CopyRows,
         columns: Vec<PassColumn>,
+        /// Per column, whether its values are arrays (see `put_value_as`).
+        arrays: Vec<bool>,
         /// Rows encoded, waiting to be digested a group at a time.
         queue: RowQueue,
     },
@@ -98,17 +100,19 @@ impl SideWorker {
             Some(columns) => Input::Rows {
                 rows: CopyRows::new(&names),
                 columns,
+                arrays: program.array_columns(),
                 queue: RowQueue::default(),
             },
             None => Input::Batches(CopyDecoder::new(&names, BATCH_ROWS, BATCH_BYTES)),
         };
+        let hasher = program.hasher();
         SideWorker {
             input,
             table: program.target.name.clone(),
             program,
             transform,
             ledger,
-            hasher: RowHasher::default(),
+            hasher,
             observer,
             spill: Some(spill),
             leaves: Leaves::new(FINE_K),
@@ -150,6 +154,7 @@ impl SideWorker {
         let Input::Rows {
             rows,
             columns,
+            arrays,
             queue,
         } = &mut self.input
         else {
@@ -168,8 +173,16 @@ impl SideWorker {
                 return;
             }
             let queued = queue.push(
-                |buf| key.iter().all(|&k| put_pass(buf, row, &columns[k])),
-                |buf| columns.iter().all(|c| put_pass(buf, row, c)),
+                |buf| {
+                    key.iter()
+                        .all(|&k| put_pass(buf, row, &columns[k], arrays[k]))
+                },
+                |buf| {
+                    columns
+                        .iter()
+                        .zip(arrays.iter())
+                        .all(|(c, &array)| put_pass(buf, row, c, array))
+                },
             );
             if !queued {
                 refused += 1;
@@ -199,14 +212,14 @@ impl SideWorker {
     }
 }
 
-/// Appends a passed-through column's value as [`put_value`] does; false when the row is
+/// Appends a passed-through column's value as [`put_value_as`] does; false when the row is
 /// rejected (a NULL the NOT NULL target column refuses).
 #[inline]
-fn put_pass(buf: &mut Vec<u8>, row: &Row<'_>, c: &PassColumn) -> bool {
+fn put_pass(buf: &mut Vec<u8>, row: &Row<'_>, c: &PassColumn, array: bool) -> bool {
     match (row.get(c.input), &c.null) {
-        (Some(v), _) => put_value(buf, Some(v)),
+        (Some(v), _) => put_value_as(buf, Some(v), array),
         (None, PassNull::Keep) => put_value(buf, None),
-        (None, PassNull::Default(bytes)) => put_value(buf, Some(bytes)),
+        (None, PassNull::Default(bytes)) => put_value_as(buf, Some(bytes), array),
         (None, PassNull::Reject) => return false,
     }
     true

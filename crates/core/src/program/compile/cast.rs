@@ -28,12 +28,11 @@ pub(super) fn same_bytes(from: &PgType, to: &PgType) -> bool {
                 labels: lb,
             },
         ) => a == b && (la.is_empty() || lb.is_empty() || la.iter().all(|l| lb.contains(l))),
-        // Arrays pass through as bytes, never cast: an enum's by its name, as before labels
-        // were known (an element label the target lacks still stops the COPY).
-        (P::Array(a), P::Array(b)) => matches!(
-            (a.as_ref(), b.as_ref()),
-            (P::Enum { name: x, .. }, P::Enum { name: y, .. }) if x == y
-        ),
+        // Arrays pass through as bytes, never cast; an enum's when the target's enum has
+        // every label of the source's (else each element's label is checked).
+        (P::Array(a), P::Array(b)) => {
+            matches!((a.as_ref(), b.as_ref()), (P::Enum { .. }, P::Enum { .. })) && same_bytes(a, b)
+        }
         (P::Text | P::Varchar { .. } | P::Enum { .. }, P::Text | P::Varchar { len: None }) => true,
         (P::Varchar { len: Some(a) }, P::Varchar { len: Some(b) }) => a <= b,
         (
@@ -107,6 +106,7 @@ mod tests {
             name: "s".into(),
             labels: l.iter().map(|x| x.to_string()).collect(),
         };
+        let arr = |e: PgType| PgType::Array(Box::new(e));
         let cases = [
             (PgType::Int4, PgType::Int4, true),
             (vc(Some(10)), PgType::Text, true),
@@ -139,6 +139,8 @@ mod tests {
             ),
             (enm(&["a", "b"]), enm(&["a", "b", "c"]), true),
             (enm(&["a", "b", "c"]), enm(&["a", "b"]), false),
+            (arr(enm(&["a", "b"])), arr(enm(&["a", "b", "c"])), true),
+            (arr(enm(&["a", "b", "c"])), arr(enm(&["a", "b"])), false),
             (PgType::Int4, PgType::Int8, false),
             (num(Some(12), Some(2)), num(Some(12), Some(3)), false),
             (num(None, None), num(Some(12), Some(2)), false),
