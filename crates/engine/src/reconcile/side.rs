@@ -382,7 +382,7 @@ mod tests {
         let mut out = None;
         rows.feed(&stream(a, b), |row| {
             let mut buf = Vec::new();
-            let ok = columns.iter().all(|c| put_pass(&mut buf, row, c));
+            let ok = columns.iter().all(|c| put_pass(&mut buf, row, c, false));
             out = ok.then_some(buf);
         })
         .unwrap();
