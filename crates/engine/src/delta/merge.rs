@@ -330,6 +330,7 @@ impl Cycle<'_> {
             .filter(|(i, c)| !p.key.contains(i) && !always.contains(&c.name))
             .map(|(_, c)| quote_ident(&c.name))
             .collect();
+        let mut all_done = false;
         if !non_key.is_empty() {
             let set = non_key
                 .iter()
@@ -381,8 +382,13 @@ impl Cycle<'_> {
                     conflicts.iter().take(20).cloned().collect::<Vec<_>>().join(", ")
                 )));
             }
-            // The updated rows are done: the insert below need not look for them.
-            delete_staged(target, &s, &done).await?;
+            // The updated rows are done: the insert below need not look for them (nor run,
+            // when they were all the staged rows).
+            if done.len() as u64 == staged {
+                all_done = true;
+            } else {
+                delete_staged(target, &s, &done).await?;
+            }
         }
         conflicts.sort();
         out.conflicts = conflicts.len() as u64;
@@ -392,7 +398,10 @@ impl Cycle<'_> {
         // also in identity columns (GENERATED ALWAYS refuses them otherwise).
         let cols = column_list(p);
         let on = key_join(p, "t", "s");
-        let inserted = run_returning(
+        let inserted = if all_done {
+            Vec::new()
+        } else {
+            run_returning(
             target,
             &format!(
                 "COPY (INSERT INTO {t} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM {s} s
@@ -402,7 +411,8 @@ impl Cycle<'_> {
             &names(p),
             |e| self.unique.merge_failed(p, e),
         )
-        .await?;
+        .await?
+        };
         for b in &inserted {
             for r in 0..b.num_rows() {
                 out.inserted += 1;
