@@ -705,6 +705,60 @@ fn values_a_domain_refuses_are_rejects_of_the_full_load_and_of_delta_sync() {
 }
 
 #[test]
+fn a_domain_column_a_generated_column_uses_loads_as_its_domain_and_a_refused_value_stops_the_load()
+{
+    let src = ScratchDb::new("gen_domain_src");
+    let dst = ScratchDb::new("gen_domain_dst");
+    src.sql(
+        "CREATE TABLE t (id int PRIMARY KEY, p int, q int);
+         INSERT INTO t SELECT g, g, g FROM generate_series(1, 5) g;",
+    );
+    // PostgreSQL cannot change the type of `p` (`g` uses it), so it cannot be staged as int.
+    dst.sql(
+        "CREATE DOMAIN pos AS int CHECK (VALUE > 0);
+         CREATE TABLE t (id int PRIMARY KEY, p pos, q pos, g int GENERATED ALWAYS AS (p * 2) STORED);",
+    );
+    let (s, d) = (src.url(), dst.url());
+    let out = cutover(&["migrate", "full", "--source", &s, "--target", &d]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert!(
+        shown(&out).contains(
+            "t.p: generated column `g` uses this column, so it is loaded as its domain `public.pos`"
+        ),
+        "{}",
+        shown(&out)
+    );
+    assert_eq!(
+        dst.sql("SELECT string_agg(format('%s %s %s', id, p, g), ', ' ORDER BY id) FROM t"),
+        "1 1 2, 2 2 4, 3 3 6, 4 4 8, 5 5 10"
+    );
+    // `q`, which no generated column uses, is still staged as int: its bad value is a reject.
+    src.sql("UPDATE t SET q = 0 WHERE id = 2");
+    let out = migrate(&s, &d, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(
+        dst.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM t"),
+        "1,3,4,5"
+    );
+    // A value of `p` the domain refuses: the load stops, naming the domain, and the target
+    // keeps what it had.
+    src.sql("UPDATE t SET p = -1 WHERE id = 3");
+    let out = migrate(&s, &d, &[]);
+    assert_ne!(out.status.code(), Some(0), "{}", shown(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("value for domain pos violates check constraint"),
+        "{}",
+        shown(&out)
+    );
+    assert_eq!(
+        dst.sql("SELECT string_agg(id::text, ',' ORDER BY id) FROM t"),
+        "1,3,4,5"
+    );
+    assert_eq!(dst.sql("SELECT p FROM t WHERE id = 3"), "3");
+}
+
+#[test]
 fn a_label_the_target_enum_lacks_is_a_reject_not_a_failed_load() {
     let src = ScratchDb::new("bad_enum_src");
     let dst = ScratchDb::new("bad_enum_dst");

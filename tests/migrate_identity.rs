@@ -235,13 +235,16 @@ fn create_tables_builds_missing_target_tables_from_the_source_catalog() {
     let dst = ScratchDb::new("create_dst");
     src.sql(
         "CREATE TYPE level AS ENUM ('low', 'high');
+         CREATE SEQUENCE ticket_seq;
          CREATE TABLE parent (id serial PRIMARY KEY, code text NOT NULL UNIQUE,
-                              lvl level NOT NULL DEFAULT 'low', n numeric(8,2) CHECK (n >= 0));
+                              lvl level NOT NULL DEFAULT 'low', n numeric(8,2) CHECK (n >= 0),
+                              seen level[]);
          CREATE TABLE child (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
                              parent_id int NOT NULL REFERENCES parent(id) ON DELETE CASCADE,
-                             note text DEFAULT 'none', twice int GENERATED ALWAYS AS (parent_id * 2) STORED);
+                             note text DEFAULT 'none', twice int GENERATED ALWAYS AS (parent_id * 2) STORED,
+                             ticket bigint NOT NULL DEFAULT nextval('ticket_seq'));
          CREATE INDEX child_note ON child (lower(note));
-         INSERT INTO parent (code, lvl, n) SELECT 'c' || g, 'high', g FROM generate_series(1, 300) g;
+         INSERT INTO parent (code, lvl, n, seen) SELECT 'c' || g, 'high', g, '{low,high}' FROM generate_series(1, 300) g;
          INSERT INTO child (parent_id, note) SELECT 1 + g % 300, 'n' || g FROM generate_series(1, 1000) g;",
     );
     // Without the enum type in the target, the plan is blocked with a clear reason.
@@ -257,13 +260,19 @@ fn create_tables_builds_missing_target_tables_from_the_source_catalog() {
         "--quiet",
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("type `public.level` does not exist"),
-        "{}",
-        shown(&out)
-    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    for blocker in [
+        "parent.lvl: --create-tables: type `public.level` does not exist",
+        "parent.seen: --create-tables: type `public.level` does not exist",
+        "child.ticket: --create-tables: the default of `ticket` draws from sequence `public.ticket_seq`, \
+         which the column does not own and the target lacks",
+    ] {
+        assert!(err.contains(blocker), "{blocker}\n{}", shown(&out));
+    }
+    // A serial column's own sequence is created with its table: not a blocker.
+    assert!(!err.contains("parent_id_seq"), "{}", shown(&out));
 
-    dst.sql("CREATE TYPE level AS ENUM ('low', 'high')");
+    dst.sql("CREATE TYPE level AS ENUM ('low', 'high'); CREATE SEQUENCE ticket_seq");
     let out = cutover(&[
         "migrate",
         "full",
@@ -296,6 +305,23 @@ fn create_tables_builds_missing_target_tables_from_the_source_catalog() {
         "1001"
     );
     assert_eq!(dst.sql("SELECT twice FROM child WHERE id = 1001"), "2");
+    // The sequence no column owns moved past the loaded values too.
+    assert_eq!(dst.sql("SELECT ticket FROM child WHERE id = 1001"), "1001");
+    // The loaded enum arrays reconcile with the source's (their element type OIDs differ).
+    dst.sql("DELETE FROM child WHERE id = 1001; DELETE FROM parent WHERE id = 301");
+    let dir = temp_dir();
+    let report = dir.path().join("report.csv");
+    let out = cutover(&[
+        "reconcile",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--quiet",
+        "--output",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
 }
 
 #[test]

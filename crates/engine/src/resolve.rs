@@ -139,6 +139,21 @@ pub async fn resolve(settings: &Settings, source: &Client, target: &Client) -> R
                             });
                         }
                     }
+                    for (schema, name) in &c.shared_sequences {
+                        if !catalog::sequence_exists(target, schema, name).await? {
+                            findings.push(Finding {
+                                severity: Severity::Blocker,
+                                table: Some(s.name.clone()),
+                                column: Some(c.name.clone()),
+                                location: None,
+                                message: format!(
+                                    "--create-tables: the default of `{}` draws from sequence `{schema}.{name}`, \
+                                     which the column does not own and the target lacks; create it first",
+                                    c.name
+                                ),
+                            });
+                        }
+                    }
                 }
                 created.insert(s.name.clone(), cols);
                 target_tables.push(s.clone());
@@ -255,6 +270,21 @@ pub async fn resolve(settings: &Settings, source: &Client, target: &Client) -> R
             target
         };
         let d = catalog::table_ddl(side, &p.target.schema, &p.target.name).await?;
+        for dc in &d.pinned_domains {
+            findings.push(Finding {
+                severity: Severity::Warning,
+                table: Some(p.target.name.clone()),
+                column: Some(dc.column.clone()),
+                location: None,
+                message: format!(
+                    "generated column `{}` uses this column, so it is loaded as its domain `{}` \
+                     (PostgreSQL cannot change its type for the clean-up): a value the domain's \
+                     checks refuse stops the load of the table instead of becoming a reject",
+                    dc.generated.as_deref().unwrap_or_default(),
+                    dc.domain
+                ),
+            });
+        }
         ddl.insert(p.target.name.clone(), d);
     }
     let programs = load_order(programs, &ddl, &mapping.target_schema);

@@ -207,8 +207,12 @@ pub struct TableDdl {
     pub default_sequences: Vec<SequenceDef>,
     /// `pg_get_triggerdef` of each user trigger on the table.
     pub triggers: Vec<String>,
-    /// Columns whose type is a domain with CHECK constraints.
+    /// Columns whose type is a domain with CHECK constraints (or an array of one), staged as
+    /// the base type.
     pub domains: Vec<DomainColumn>,
+    /// Such columns that a generated column uses: staged as the domain (see
+    /// [`DomainColumn::generated`]).
+    pub pinned_domains: Vec<DomainColumn>,
 }
 
 /// A column whose type is a domain with CHECK constraints (its own or its base domains'), or
@@ -226,6 +230,10 @@ pub struct DomainColumn {
     pub base: String,
     /// An array of the domain: its checks hold for each element.
     pub array: bool,
+    /// A generated column whose expression uses this column. PostgreSQL cannot change the
+    /// type of such a column, so it is staged as the domain: a value a check refuses stops
+    /// the load (the whole `COPY`) rather than becoming a reject.
+    pub generated: Option<String>,
     /// `(constraint name, pg_get_constraintdef)`: `CHECK ((VALUE > 0))`.
     pub checks: Vec<(String, String)>,
 }
@@ -362,6 +370,14 @@ pub async fn table_ddl(client: &Client, schema: &str, table: &str) -> Result<Tab
                          JOIN pg_catalog.pg_type t ON t.oid = c.dom
                          WHERE c.attnum = a.attnum ORDER BY c.depth DESC LIMIT 1),
                         (SELECT t.typtype <> 'd' FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid),
+                        (SELECT g.attname::text FROM pg_catalog.pg_depend dep
+                         JOIN pg_catalog.pg_attrdef ad
+                           ON dep.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND ad.oid = dep.objid
+                         JOIN pg_catalog.pg_attribute g
+                           ON g.attrelid = ad.adrelid AND g.attnum = ad.adnum AND g.attgenerated <> ''
+                         WHERE dep.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                           AND dep.refobjid = a.attrelid AND dep.refobjsubid = a.attnum
+                         ORDER BY g.attnum LIMIT 1),
                         ARRAY(SELECT con.conname::text FROM chain c JOIN pg_catalog.pg_constraint con
                               ON con.contypid = c.dom AND con.contype = 'c'
                               WHERE c.attnum = a.attnum ORDER BY c.depth, con.conname),
@@ -380,23 +396,27 @@ pub async fn table_ddl(client: &Client, schema: &str, table: &str) -> Result<Tab
         .batch_execute("RESET search_path")
         .await
         .map_err(|e| PgError::db(ctx("definition"), e))?;
-    Ok(TableDdl {
-        domains: doms
-            .iter()
-            .filter_map(|r| {
-                let array: bool = r.get(3);
-                let names: Vec<String> = r.get(4);
-                let defs: Vec<String> = r.get(5);
-                let base: String = r.get(2);
-                (!names.is_empty()).then(|| DomainColumn {
-                    column: r.get(0),
-                    domain: r.get(1),
-                    base: if array { format!("{base}[]") } else { base },
-                    array,
-                    checks: names.into_iter().zip(defs).collect(),
-                })
+    let (domains, pinned_domains) = doms
+        .iter()
+        .filter_map(|r| {
+            let array: bool = r.get(3);
+            let generated: Option<String> = r.get(4);
+            let names: Vec<String> = r.get(5);
+            let defs: Vec<String> = r.get(6);
+            let base: String = r.get(2);
+            (!names.is_empty()).then(|| DomainColumn {
+                column: r.get(0),
+                domain: r.get(1),
+                base: if array { format!("{base}[]") } else { base },
+                array,
+                generated,
+                checks: names.into_iter().zip(defs).collect(),
             })
-            .collect(),
+        })
+        .partition(|d| d.generated.is_none());
+    Ok(TableDdl {
+        domains,
+        pinned_domains,
         indexes: idx
             .iter()
             .map(|r| IndexDef {
@@ -483,8 +503,13 @@ pub struct ColumnDef {
     pub identity: Option<char>,
     /// Expression of a stored generated column.
     pub generated: Option<String>,
-    /// Schema of the column's type when it is a user-defined type (not pg_catalog).
+    /// Schema and name of the column's type (of an array's element type) when it is a
+    /// user-defined type (not pg_catalog).
     pub user_type: Option<(String, String)>,
+    /// Schema and name of each sequence the column's default draws from that the column does
+    /// not own (one created on its own, or another column's): `--create-tables` creates only
+    /// the sequences of serial and identity columns.
+    pub shared_sequences: Vec<(String, String)>,
 }
 
 /// The columns of `schema.table` as `CREATE TABLE` needs them.
@@ -500,11 +525,32 @@ pub async fn column_defs(client: &Client, schema: &str, table: &str) -> Result<V
                     CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END,
                     NULLIF(a.attidentity, '')::text,
                     CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END,
-                    CASE WHEN tn.nspname <> 'pg_catalog' THEN tn.nspname::text END, t.typname::text
+                    CASE WHEN tn.nspname <> 'pg_catalog' THEN tn.nspname::text END, t.typname::text,
+                    ARRAY(SELECT sn.nspname::text FROM pg_catalog.pg_depend dep
+                          JOIN pg_catalog.pg_class sq ON sq.oid = dep.refobjid AND sq.relkind = 'S'
+                          JOIN pg_catalog.pg_namespace sn ON sn.oid = sq.relnamespace
+                          WHERE dep.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass
+                            AND dep.objid = d.oid AND a.attgenerated = ''
+                            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend o
+                                            WHERE o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                                              AND o.objid = sq.oid AND o.refobjid = a.attrelid
+                                              AND o.refobjsubid = a.attnum AND o.deptype IN ('a', 'i'))
+                          ORDER BY sq.oid),
+                    ARRAY(SELECT sq.relname::text FROM pg_catalog.pg_depend dep
+                          JOIN pg_catalog.pg_class sq ON sq.oid = dep.refobjid AND sq.relkind = 'S'
+                          WHERE dep.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass
+                            AND dep.objid = d.oid AND a.attgenerated = ''
+                            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend o
+                                            WHERE o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                                              AND o.objid = sq.oid AND o.refobjid = a.attrelid
+                                              AND o.refobjsubid = a.attnum AND o.deptype IN ('a', 'i'))
+                          ORDER BY sq.oid)
              FROM pg_catalog.pg_attribute a
              JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+             JOIN pg_catalog.pg_type at ON at.oid = a.atttypid
+             JOIN pg_catalog.pg_type t
+               ON t.oid = CASE WHEN at.typcategory = 'A' AND at.typelem <> 0 THEN at.typelem ELSE at.oid END
              JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
              LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
              WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
@@ -529,8 +575,27 @@ pub async fn column_defs(client: &Client, schema: &str, table: &str) -> Result<V
             user_type: r
                 .get::<_, Option<String>>(6)
                 .map(|s| (s, r.get::<_, String>(7))),
+            shared_sequences: r
+                .get::<_, Vec<String>>(8)
+                .into_iter()
+                .zip(r.get::<_, Vec<String>>(9))
+                .collect(),
         })
         .collect())
+}
+
+/// True when the sequence `schema.name` exists in this database.
+pub async fn sequence_exists(client: &Client, schema: &str, name: &str) -> Result<bool> {
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n
+                            ON n.oid = c.relnamespace
+                            WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind = 'S')",
+            &[&schema, &name],
+        )
+        .await
+        .map_err(|e| PgError::db("cannot look up a sequence", e))?;
+    Ok(row.get(0))
 }
 
 /// True when the type `schema.name` exists in this database.

@@ -402,16 +402,16 @@ impl Cycle<'_> {
             Vec::new()
         } else {
             run_returning(
-            target,
-            &format!(
+                target,
+                &format!(
                 "COPY (INSERT INTO {t} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM {s} s
                        WHERE NOT EXISTS (SELECT 1 FROM {t} t WHERE {on})
                        RETURNING {cols}) TO STDOUT (FORMAT binary)"
             ),
-            &names(p),
-            |e| self.unique.merge_failed(p, e),
-        )
-        .await?
+                &names(p),
+                |e| self.unique.merge_failed(p, e),
+            )
+            .await?
         };
         for b in &inserted {
             for r in 0..b.num_rows() {
