@@ -442,10 +442,10 @@ pub async fn rebuild_sql(
                 } else {
                     format!("({}) IS FALSE", domain_check_on(def, &col))
                 };
-                let of = if d.array { "an element " } else { "" };
+                let what = if d.array { "an element " } else { "" };
                 (
                     format!(
-                        "{of}violates check constraint `{name}` of domain `{}` (column `{}`)",
+                        "{what}violates check constraint `{name}` of domain `{}` (column `{}`)",
                         d.domain.trim_end_matches("[]"),
                         d.column
                     ),
