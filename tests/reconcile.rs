@@ -228,6 +228,55 @@ fn planted_differences_are_named_with_kind_and_columns() {
 }
 
 #[test]
+fn arrays_of_user_types_match_across_databases_and_a_changed_element_is_named() {
+    let src = ScratchDb::new("rc_arr_src");
+    let dst = ScratchDb::new("rc_arr_dst");
+    // The same types in both databases, under other OIDs (the target made some types first):
+    // an array's binary form names its element type by OID.
+    dst.sql("CREATE TYPE spacer AS ENUM ('x'); CREATE DOMAIN spacer2 AS int;");
+    for db in [&src, &dst] {
+        db.sql(
+            "CREATE TYPE level AS ENUM ('low', 'mid', 'high');
+             CREATE DOMAIN pos AS int CHECK (VALUE > 0);
+             CREATE TABLE t (id int PRIMARY KEY, levels level[], counts pos[], grid int[]);
+             INSERT INTO t SELECT g, ARRAY['low', CASE WHEN g % 2 = 0 THEN 'high' END]::level[],
+                                  ARRAY[g, g + 1]::pos[], CASE WHEN g % 3 = 0 THEN '{{1,2},{3,4}}' END::int[]
+             FROM generate_series(1, 300) g;",
+        );
+    }
+    assert_ne!(
+        src.sql("SELECT 'level'::regtype::oid"),
+        dst.sql("SELECT 'level'::regtype::oid")
+    );
+    let run = reconcile(&["--source", &src.url(), "--target", &dst.url()]);
+    assert_eq!(run.code, Some(0), "{}", run.out);
+    assert_eq!(run.report["public.t"]["status"], "MATCH");
+
+    dst.sql(
+        "UPDATE t SET levels[2] = 'mid' WHERE id = 2;
+         UPDATE t SET counts = '{7}' WHERE id = 3;
+         UPDATE t SET grid[2][2] = 5 WHERE id = 6;",
+    );
+    let run = reconcile(&["--source", &src.url(), "--target", &dst.url()]);
+    assert_eq!(run.code, Some(1), "{}", run.out);
+    let mut got: Vec<(String, String, String)> = run
+        .diff
+        .iter()
+        .map(|d| (d.1.clone(), d.2.clone(), d.3.clone()))
+        .collect();
+    got.sort();
+    let want: Vec<(String, String, String)> = [
+        ("[\"2\"]", "changed", "levels"),
+        ("[\"3\"]", "changed", "counts"),
+        ("[\"6\"]", "changed", "grid"),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
 fn table_without_a_key_is_an_error_with_a_reason() {
     let src = ScratchDb::new("rc_nk_src");
     let dst = ScratchDb::new("rc_nk_dst");
