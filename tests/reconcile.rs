@@ -228,19 +228,24 @@ fn planted_differences_are_named_with_kind_and_columns() {
 }
 
 #[test]
-fn arrays_of_user_types_match_across_databases_and_a_changed_element_is_named() {
+fn arrays_and_composites_of_user_types_match_across_databases_and_a_change_is_named() {
     let src = ScratchDb::new("rc_arr_src");
     let dst = ScratchDb::new("rc_arr_dst");
     // The same types in both databases, under other OIDs (the target made some types first):
-    // an array's binary form names its element type by OID.
+    // an array's binary form names its element type by OID, a composite value its fields'.
     dst.sql("CREATE TYPE spacer AS ENUM ('x'); CREATE DOMAIN spacer2 AS int;");
     for db in [&src, &dst] {
         db.sql(
             "CREATE TYPE level AS ENUM ('low', 'mid', 'high');
              CREATE DOMAIN pos AS int CHECK (VALUE > 0);
-             CREATE TABLE t (id int PRIMARY KEY, levels level[], counts pos[], grid int[]);
+             CREATE TYPE spot AS (n pos, lvl level);
+             CREATE TYPE addr AS (street text, lvl level, seen level[], at spot);
+             CREATE TABLE t (id int PRIMARY KEY, levels level[], counts pos[], grid int[],
+                             home addr, homes addr[]);
              INSERT INTO t SELECT g, ARRAY['low', CASE WHEN g % 2 = 0 THEN 'high' END]::level[],
-                                  ARRAY[g, g + 1]::pos[], CASE WHEN g % 3 = 0 THEN '{{1,2},{3,4}}' END::int[]
+                                  ARRAY[g, g + 1]::pos[], CASE WHEN g % 3 = 0 THEN '{{1,2},{3,4}}' END::int[],
+                                  ROW('s' || g, 'mid', '{low,high}', ROW(g, 'low'))::addr,
+                                  ARRAY[ROW('t', 'high', NULL, NULL)::addr, NULL]
              FROM generate_series(1, 300) g;",
         );
     }
@@ -255,7 +260,9 @@ fn arrays_of_user_types_match_across_databases_and_a_changed_element_is_named() 
     dst.sql(
         "UPDATE t SET levels[2] = 'mid' WHERE id = 2;
          UPDATE t SET counts = '{7}' WHERE id = 3;
-         UPDATE t SET grid[2][2] = 5 WHERE id = 6;",
+         UPDATE t SET grid[2][2] = 5 WHERE id = 6;
+         UPDATE t SET home.seen = '{high}' WHERE id = 7;
+         UPDATE t SET homes[1] = ROW('t', 'high', NULL, ROW(1, 'low'))::addr WHERE id = 8;",
     );
     let run = reconcile(&["--source", &src.url(), "--target", &dst.url()]);
     assert_eq!(run.code, Some(1), "{}", run.out);
@@ -269,6 +276,8 @@ fn arrays_of_user_types_match_across_databases_and_a_changed_element_is_named() 
         ("[\"2\"]", "changed", "levels"),
         ("[\"3\"]", "changed", "counts"),
         ("[\"6\"]", "changed", "grid"),
+        ("[\"7\"]", "changed", "home"),
+        ("[\"8\"]", "changed", "homes"),
     ]
     .iter()
     .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))

@@ -19,6 +19,37 @@ pub struct ColumnInfo {
     pub has_default: bool,
     /// A generated (stored) column: never written.
     pub generated: bool,
+    /// Where the column's binary values name types by OID, for a composite type (or an array
+    /// of one); [`Shape::Plain`] otherwise (an array's is derived from `ty`: see
+    /// [`ColumnInfo::shape`]).
+    #[serde(default, skip)]
+    pub record_shape: Shape,
+}
+
+impl ColumnInfo {
+    /// Where the column's binary values name types by OID (see [`Shape`]).
+    pub fn shape(&self) -> Shape {
+        match (&self.record_shape, &self.ty) {
+            (Shape::Plain, PgType::Array(_)) => Shape::Array(Box::new(Shape::Plain)),
+            (shape, _) => shape.clone(),
+        }
+    }
+}
+
+/// Where a binary value (as a type's send function writes it) holds type OIDs: an array's
+/// element type, a composite value's field types. Those OIDs name types of one database (an
+/// enum's, a domain's, a composite's differ between the source and the target), so digests
+/// count them as 0 (`crate::digest::put_value_as`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Shape {
+    /// No OID inside.
+    #[default]
+    Plain,
+    /// An array: its element type's OID, then elements of this shape.
+    Array(Box<Shape>),
+    /// A composite value: per field (non-dropped attributes, in order), its type's OID, then
+    /// a value of that field's shape.
+    Record(Vec<Shape>),
 }
 
 /// A table on one side.

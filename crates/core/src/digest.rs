@@ -9,6 +9,8 @@ use arrow_array::{Array, BinaryArray, RecordBatch};
 use arrow_buffer::NullBuffer;
 use base64::Engine as _;
 
+pub use crate::catalog::Shape;
+
 pub mod lanes;
 
 /// Version of the digest scheme, recorded in manifests and reports.
@@ -42,18 +44,98 @@ pub fn put_value(out: &mut Vec<u8>, v: Option<&[u8]>) {
 }
 
 /// Appends the canonical encoding of one value of a column, as [`put_value`] does, except that
-/// an array's element type OID (bytes 8..12 of `array_send`'s form) is written as 0: it names a
-/// type of one database, not the value (an enum's or a domain's OID differs between the
-/// source and the target, and a domain array reads back with the domain's where the source
-/// sent its base type's), so the same array digests the same on both sides.
+/// the type OIDs inside it (an array's element type, a composite value's field types; where,
+/// `shape` says) are written as 0: they name types of one database, not the value (an enum's
+/// or a domain's OID differs between the source and the target, and a domain array reads back
+/// with the domain's where the source sent its base type's), so the same value digests the
+/// same on both sides.
 #[inline]
-pub fn put_value_as(out: &mut Vec<u8>, v: Option<&[u8]>, array: bool) {
+pub fn put_value_as(out: &mut Vec<u8>, v: Option<&[u8]>, shape: &Shape) {
     put_value(out, v);
-    if let (true, Some(bytes)) = (array, v) {
-        if bytes.len() >= 12 {
-            let start = out.len() - bytes.len();
-            out[start + 8..start + 12].fill(0);
+    if let (false, Some(bytes)) = (*shape == Shape::Plain, v) {
+        let start = out.len() - bytes.len();
+        zero_type_oids(&mut out[start..], shape);
+    }
+}
+
+/// Zeroes the type OIDs of a binary value of `shape`, in place. Malformed bytes are left as
+/// they are from the first inconsistency on (they digest as they came).
+fn zero_type_oids(bytes: &mut [u8], shape: &Shape) {
+    match shape {
+        Shape::Plain => {}
+        Shape::Array(elem) => {
+            let (Some(ndim), Some(oid)) = (int_at(bytes, 0), bytes.get_mut(8..12)) else {
+                return;
+            };
+            oid.fill(0);
+            let Ok(ndim) = usize::try_from(ndim) else {
+                return;
+            };
+            if **elem == Shape::Plain {
+                return;
+            }
+            let mut count: usize = usize::from(ndim > 0);
+            for d in 0..ndim {
+                match int_at(bytes, 12 + 8 * d).map(usize::try_from) {
+                    Some(Ok(n)) => count = count.saturating_mul(n),
+                    _ => return,
+                }
+            }
+            // At most one element per 4 bytes: a larger count is malformed, and stops early.
+            let count = count.min(bytes.len() / 4);
+            let start = 12 + 8 * ndim;
+            zero_in_values(
+                bytes,
+                start,
+                std::iter::repeat_n(elem.as_ref(), count),
+                false,
+            );
         }
+        Shape::Record(fields) => {
+            let Some(Ok(n)) = int_at(bytes, 0).map(usize::try_from) else {
+                return;
+            };
+            let shapes = (0..n.min(bytes.len() / 8)).map(|i| fields.get(i).unwrap_or(&PLAIN));
+            zero_in_values(bytes, 4, shapes, true);
+        }
+    }
+}
+
+/// The big-endian i32 at `at`, if there.
+fn int_at(bytes: &[u8], at: usize) -> Option<i32> {
+    bytes
+        .get(at..at + 4)
+        .map(|x| i32::from_be_bytes(x.try_into().expect("4 bytes")))
+}
+
+/// Zeroes the type OIDs in the values from `at` on, one per shape: each value is its type's
+/// OID (when `oid_first`: a composite's field), its length (-1: NULL), its bytes.
+fn zero_in_values<'s>(
+    bytes: &mut [u8],
+    mut at: usize,
+    shapes: impl Iterator<Item = &'s Shape>,
+    oid_first: bool,
+) {
+    for shape in shapes {
+        if oid_first {
+            let Some(oid) = bytes.get_mut(at..at + 4) else {
+                return;
+            };
+            oid.fill(0);
+            at += 4;
+        }
+        let Some(len) = int_at(bytes, at) else {
+            return;
+        };
+        at += 4;
+        let Ok(len) = usize::try_from(len) else {
+            continue;
+        };
+        let Some(value) = bytes.get_mut(at..at + len) else {
+            return;
+        };
+        zero_type_oids(value, shape);
+        at += len;
     }
 }
 
@@ -420,8 +502,8 @@ pub struct RowHasher {
     queue: RowQueue,
     /// Bucket and digest of rows digested but not yet added (see [`RowHasher::digest_batch`]).
     pending: Vec<(u32, [u8; 32])>,
-    /// Columns (by batch position) whose values are arrays: see [`put_value_as`].
-    arrays: Vec<bool>,
+    /// Per column (by batch position), where its values hold type OIDs: see [`put_value_as`].
+    shapes: Vec<Shape>,
 }
 
 impl RowHasher {
@@ -429,16 +511,13 @@ impl RowHasher {
         RowHasher::default()
     }
 
-    /// A hasher of batches whose columns `arrays` marks as arrays (missing: not an array).
-    pub fn with_arrays(arrays: Vec<bool>) -> RowHasher {
+    /// A hasher of batches whose columns hold type OIDs where `shapes` says (a column past
+    /// its end: [`Shape::Plain`]).
+    pub fn with_shapes(shapes: Vec<Shape>) -> RowHasher {
         RowHasher {
-            arrays,
+            shapes,
             ..RowHasher::default()
         }
-    }
-
-    fn column<'a>(&self, batch: &'a RecordBatch, i: usize) -> BinaryColumn<'a> {
-        BinaryColumn::of(batch, i, self.arrays.get(i).copied().unwrap_or(false))
     }
 
     /// The digest of row `row`: key bytes from `key_cols` (indices into the batch, key order),
@@ -448,8 +527,8 @@ impl RowHasher {
     /// If a column is not `Binary`, or an index is out of range.
     pub fn digest_row(&mut self, batch: &RecordBatch, row: usize, key_cols: &[usize]) -> RowDigest {
         assert!(row < batch.num_rows(), "row {row} out of range");
-        let arrays = &self.arrays;
-        let col = |i: usize| BinaryColumn::of(batch, i, arrays.get(i).copied().unwrap_or(false));
+        let shapes = &self.shapes;
+        let col = |i: usize| BinaryColumn::of(batch, i, shapes.get(i).unwrap_or(&PLAIN));
         let buf = &mut self.buf;
         buf.clear();
         encode_values(buf, key_cols.iter().map(|&i| col(i)), row);
@@ -471,8 +550,9 @@ impl RowHasher {
         key_cols: &[usize],
         mut f: impl FnMut(usize, &RowDigest, &[u8], &[u8]),
     ) {
+        let shapes = &self.shapes;
         let cols: Vec<BinaryColumn> = (0..batch.num_columns())
-            .map(|i| self.column(batch, i))
+            .map(|i| BinaryColumn::of(batch, i, shapes.get(i).unwrap_or(&PLAIN)))
             .collect();
         let queue = &mut self.queue;
         let mut base = 0;
@@ -516,7 +596,7 @@ fn encode_values<'a>(
     row: usize,
 ) -> bool {
     for c in cols {
-        put_value_as(buf, c.get(row), c.array);
+        put_value_as(buf, c.get(row), c.shape);
     }
     true
 }
@@ -532,7 +612,7 @@ pub fn column_digests(batch: &RecordBatch, row: usize) -> Vec<[u8; 32]> {
     (0..batch.num_columns())
         .map(|i| {
             buf.clear();
-            put_value(&mut buf, BinaryColumn::of(batch, i, false).get(row));
+            put_value(&mut buf, BinaryColumn::of(batch, i, &PLAIN).get(row));
             *blake3::hash(&buf).as_bytes()
         })
         .collect()
@@ -545,12 +625,15 @@ struct BinaryColumn<'a> {
     offsets: &'a [i32],
     values: &'a [u8],
     nulls: Option<&'a NullBuffer>,
-    /// Values are arrays (see [`put_value_as`]).
-    array: bool,
+    /// Where its values hold type OIDs (see [`put_value_as`]).
+    shape: &'a Shape,
 }
 
+/// The shape of a column without type OIDs.
+static PLAIN: Shape = Shape::Plain;
+
 impl<'a> BinaryColumn<'a> {
-    fn of(batch: &'a RecordBatch, i: usize, is_array: bool) -> BinaryColumn<'a> {
+    fn of(batch: &'a RecordBatch, i: usize, shape: &'a Shape) -> BinaryColumn<'a> {
         let col = batch.column(i);
         let Some(array) = col.as_any().downcast_ref::<BinaryArray>() else {
             panic!(
@@ -563,7 +646,7 @@ impl<'a> BinaryColumn<'a> {
             offsets: array.value_offsets(),
             values: array.values().as_slice(),
             nulls: array.nulls(),
-            array: is_array,
+            shape,
         }
     }
 
@@ -794,6 +877,7 @@ mod tests {
 
     #[test]
     fn an_array_digests_without_its_element_type_oid() {
+        let array = || vec![Shape::Plain, Shape::Array(Box::new(Shape::Plain))];
         // `'{1,2}'::int[]` as array_send sends it, then with another element type OID.
         let mut int_array = Vec::new();
         for x in [1i32, 0, 23, 2, 1, 4, 1, 4, 2] {
@@ -802,14 +886,13 @@ mod tests {
         let mut other = int_array.clone();
         other[8..12].copy_from_slice(&16_876u32.to_be_bytes());
         let rows = |v: &[u8]| batch(&[vec![Some(vec![7]), Some(v.to_vec())]]);
-        let arrays =
-            RowHasher::with_arrays(vec![false, true]).digest_row(&rows(&int_array), 0, &[0]);
+        let arrays = RowHasher::with_shapes(array()).digest_row(&rows(&int_array), 0, &[0]);
         assert_eq!(
             arrays,
-            RowHasher::with_arrays(vec![false, true]).digest_row(&rows(&other), 0, &[0])
+            RowHasher::with_shapes(array()).digest_row(&rows(&other), 0, &[0])
         );
         let mut zeroed = Vec::new();
-        put_value_as(&mut zeroed, Some(&other), true);
+        put_value_as(&mut zeroed, Some(&other), &array()[1]);
         let mut expected = Vec::new();
         put_value(
             &mut expected,
@@ -823,13 +906,100 @@ mod tests {
             RowHasher::default().digest_row(&rows(&other), 0, &[0])
         );
         let mut short = Vec::new();
-        put_value_as(&mut short, Some(&[1, 2, 3]), true);
+        put_value_as(&mut short, Some(&[1, 2, 3]), &array()[1]);
         assert_eq!(short, [1, 0, 0, 0, 3, 1, 2, 3]);
         // The batch path agrees with the row path.
         let mut each = Vec::new();
-        RowHasher::with_arrays(vec![false, true])
+        RowHasher::with_shapes(array())
             .digest_each(&rows(&other), &[0], |_, d, _, _| each.push(*d));
         assert_eq!(each, [arrays]);
+    }
+
+    /// A field of a composite value as record_send writes it: type OID, length, bytes.
+    fn field(oid: u32, value: Option<&[u8]>) -> Vec<u8> {
+        let mut out = oid.to_be_bytes().to_vec();
+        match value {
+            Some(v) => {
+                out.extend((v.len() as i32).to_be_bytes());
+                out.extend(v);
+            }
+            None => out.extend((-1i32).to_be_bytes()),
+        }
+        out
+    }
+
+    /// A one-dimensional array as array_send writes it.
+    fn array_of(oid: u32, elems: &[Option<&[u8]>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for x in [
+            1,
+            i32::from(elems.contains(&None)),
+            oid as i32,
+            elems.len() as i32,
+            1,
+        ] {
+            out.extend(x.to_be_bytes());
+        }
+        for e in elems {
+            match e {
+                Some(v) => {
+                    out.extend((v.len() as i32).to_be_bytes());
+                    out.extend(*v);
+                }
+                None => out.extend((-1i32).to_be_bytes()),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn composite_values_digest_without_their_field_and_nested_type_oids() {
+        // (street text, mood enum, tags mood[], inner (n int4)) and an array of it, with the
+        // user types under two sets of OIDs.
+        let record = |mood: u32, inner: u32, street: &[u8]| {
+            let inner_value = [
+                1i32.to_be_bytes(),
+                23u32.to_be_bytes(),
+                4i32.to_be_bytes(),
+                9i32.to_be_bytes(),
+            ]
+            .concat();
+            let mut v = 4i32.to_be_bytes().to_vec();
+            v.extend(field(25, Some(street)));
+            v.extend(field(mood, Some(b"sad")));
+            v.extend(field(mood + 1, Some(&array_of(mood, &[Some(b"ok"), None]))));
+            v.extend(field(inner, Some(&inner_value)));
+            v
+        };
+        let shape = Shape::Record(vec![
+            Shape::Plain,
+            Shape::Plain,
+            Shape::Array(Box::new(Shape::Plain)),
+            Shape::Record(vec![Shape::Plain]),
+        ]);
+        let arrays = Shape::Array(Box::new(shape.clone()));
+        let canon = |v: &[u8], shape: &Shape| {
+            let mut out = Vec::new();
+            put_value_as(&mut out, Some(v), shape);
+            out
+        };
+        let (a, b) = (record(16_876, 16_900, b"x"), record(17_346, 17_400, b"x"));
+        assert_ne!(a, b);
+        assert_eq!(canon(&a, &shape), canon(&b, &shape));
+        assert_eq!(
+            canon(&array_of(16_950, &[Some(&a), None]), &arrays),
+            canon(&array_of(17_450, &[Some(&b), None]), &arrays)
+        );
+        // A changed field still changes the digest.
+        assert_ne!(
+            canon(&a, &shape),
+            canon(&record(16_876, 16_900, b"y"), &shape)
+        );
+        // Truncated anywhere: no panic, and the bytes before the cut are what they were.
+        for cut in 0..a.len() {
+            let out = canon(&a[..cut], &shape);
+            assert_eq!(out.len(), 5 + cut);
+        }
     }
 
     #[test]

@@ -146,18 +146,15 @@ impl TableProgram {
         run::run(self, batch)
     }
 
-    /// Per target column, whether its values are arrays (digested without their element
-    /// type's OID: see [`crate::digest::put_value_as`]).
-    pub fn array_columns(&self) -> Vec<bool> {
-        self.target_columns
-            .iter()
-            .map(|c| matches!(c.ty, PgType::Array(_)))
-            .collect()
+    /// Per target column, where its binary values hold type OIDs (digested as 0: see
+    /// [`crate::digest::put_value_as`]).
+    pub fn shapes(&self) -> Vec<crate::catalog::Shape> {
+        self.target_columns.iter().map(ColumnInfo::shape).collect()
     }
 
     /// A hasher of this table's rows in target shape (`target_columns`, in order).
     pub fn hasher(&self) -> crate::digest::RowHasher {
-        crate::digest::RowHasher::with_arrays(self.array_columns())
+        crate::digest::RowHasher::with_shapes(self.shapes())
     }
 
     /// True when every output column is an untouched source column (bytes passed through).

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, BinaryArray, RecordBatch};
 use bytes::{Bytes, BytesMut};
 use cutover_core::batch::binary_schema;
-use cutover_core::digest::{bucket_at, put_value_as, Leaves, RowHasher, RowQueue, FINE_K};
+use cutover_core::digest::{bucket_at, put_value_as, Leaves, RowHasher, RowQueue, Shape, FINE_K};
 use cutover_core::program::{PassNull, RowReject, TableProgram};
 use cutover_postgres::copy_decode::CopyDecoder;
 use cutover_postgres::copy_rows::{CopyRows, Row};
@@ -50,8 +50,8 @@ pub struct ChunkWorker {
     pending: Vec<(u32, [u8; 32])>,
     program: Arc<TableProgram>,
     hasher: RowHasher,
-    /// For the row path: the columns whose values are arrays (see `put_value_as`).
-    arrays: Vec<bool>,
+    /// For the row path: per column, where its values hold type OIDs (see `put_value_as`).
+    shapes: Vec<Shape>,
     encode: bool,
     observer: SharedObserver,
     table: String,
@@ -81,7 +81,7 @@ impl ChunkWorker {
             .map(|c| c.input)
             .collect();
         let hasher = program.hasher();
-        let arrays = program.array_columns();
+        let shapes = program.shapes();
         ChunkWorker {
             decoder: CopyDecoder::new(&names, BATCH_ROWS, BATCH_BYTES),
             rows: in_place.map(|_| CopyRows::new(&names)),
@@ -91,7 +91,7 @@ impl ChunkWorker {
             table: program.target.name.clone(),
             program,
             hasher,
-            arrays,
+            shapes,
             encode,
             observer,
             leaves: Leaves::new(FINE_K),
@@ -146,13 +146,13 @@ impl ChunkWorker {
             queue.push(
                 |buf| {
                     for &k in &self.program.key {
-                        put_value_as(buf, row.get(k), self.arrays[k]);
+                        put_value_as(buf, row.get(k), &self.shapes[k]);
                     }
                     true
                 },
                 |buf| {
                     for i in 0..row.len() {
-                        put_value_as(buf, row.get(i), self.arrays[i]);
+                        put_value_as(buf, row.get(i), &self.shapes[i]);
                     }
                     true
                 },

@@ -2,7 +2,7 @@
 //! indexes and constraints (to rebuild them on staging tables after a bulk load).
 use std::collections::HashMap;
 
-use cutover_core::catalog::{ColumnInfo, TableInfo};
+use cutover_core::catalog::{ColumnInfo, Shape, TableInfo};
 use cutover_core::pgtype::PgType;
 use tokio_postgres::Client;
 
@@ -57,7 +57,8 @@ async fn columns_of(client: &Client, oids: &[i64]) -> Result<HashMap<i64, Vec<Co
                     ARRAY(SELECT e.enumlabel::text FROM pg_catalog.pg_enum e
                           WHERE e.enumtypid = bt.oid ORDER BY e.enumsortorder),
                     ARRAY(SELECT e.enumlabel::text FROM pg_catalog.pg_enum e
-                          WHERE e.enumtypid = et.oid ORDER BY e.enumsortorder)
+                          WHERE e.enumtypid = et.oid ORDER BY e.enumsortorder),
+                    bt.oid::int8, et.oid::int8
              FROM pg_catalog.pg_attribute a
              -- Through domains (over domains) to the type under them, with the innermost
              -- domain's modifier; NOT NULL when any of them is.
@@ -105,6 +106,14 @@ async fn columns_of(client: &Client, oids: &[i64]) -> Result<HashMap<i64, Vec<Co
             _ => None,
         };
         let typname: String = r.get(7);
+        let elem_typtype = r.get::<_, Option<String>>(11).map(|t| first_char(&t));
+        let record_shape = match (typtype, category, elem_typtype) {
+            ('c', _, _) => record_shape(client, r.get(14), 0).await?,
+            (_, 'A', Some('c')) => {
+                Shape::Array(Box::new(record_shape(client, r.get(15), 0).await?))
+            }
+            _ => Shape::Plain,
+        };
         out.entry(r.get(0)).or_default().push(ColumnInfo {
             name: r.get(1),
             ty: with_labels(PgType::from_catalog(&typname, typtype, typmod, elem), 12),
@@ -112,9 +121,62 @@ async fn columns_of(client: &Client, oids: &[i64]) -> Result<HashMap<i64, Vec<Co
             not_null: r.get(2),
             has_default: r.get(3),
             generated: r.get(4),
+            record_shape,
         });
     }
     Ok(out)
+}
+
+/// The [`Shape`] of a value of composite type `oid`: its fields' (through domains), nested
+/// composites and arrays of them followed.
+fn record_shape(
+    client: &Client,
+    oid: i64,
+    depth: u32,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Shape>> + Send + '_>> {
+    Box::pin(async move {
+        // PostgreSQL refuses a composite that contains itself; the bound is for safety.
+        if depth > 32 {
+            return Ok(Shape::Plain);
+        }
+        let rows = client
+            .query(
+                "SELECT bt.oid::int8, bt.typtype::text, bt.typcategory::text, et.oid::int8, et.typtype::text
+                 FROM pg_catalog.pg_type ct
+                 JOIN pg_catalog.pg_attribute a ON a.attrelid = ct.typrelid
+                 CROSS JOIN LATERAL (
+                   WITH RECURSIVE d(oid, depth) AS (
+                     SELECT a.atttypid, 0
+                     UNION ALL
+                     SELECT dt.typbasetype, d.depth + 1
+                     FROM d JOIN pg_catalog.pg_type dt ON dt.oid = d.oid WHERE dt.typtype = 'd')
+                   SELECT (array_agg(oid ORDER BY depth DESC))[1] AS oid FROM d) base
+                 JOIN pg_catalog.pg_type bt ON bt.oid = base.oid
+                 LEFT JOIN pg_catalog.pg_type et0 ON bt.typcategory = 'A' AND et0.oid = bt.typelem
+                 LEFT JOIN pg_catalog.pg_type et
+                   ON et.oid = CASE WHEN et0.typtype = 'd' THEN et0.typbasetype ELSE et0.oid END
+                 WHERE ct.oid = $1::int8::oid AND a.attnum > 0 AND NOT a.attisdropped
+                 ORDER BY a.attnum",
+                &[&oid],
+            )
+            .await
+            .map_err(|e| PgError::db("cannot read the fields of a composite type", e))?;
+        let mut fields = Vec::with_capacity(rows.len());
+        for r in rows {
+            let typtype = first_char(r.get(1));
+            let category = first_char(r.get(2));
+            let elem = r.get::<_, Option<String>>(4).map(|t| first_char(&t));
+            fields.push(match (typtype, category, elem) {
+                ('c', _, _) => record_shape(client, r.get(0), depth + 1).await?,
+                (_, 'A', Some('c')) => {
+                    Shape::Array(Box::new(record_shape(client, r.get(3), depth + 1).await?))
+                }
+                (_, 'A', _) => Shape::Array(Box::new(Shape::Plain)),
+                _ => Shape::Plain,
+            });
+        }
+        Ok(Shape::Record(fields))
+    })
 }
 
 fn first_char(s: &str) -> char {

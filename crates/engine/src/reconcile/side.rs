@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use bytes::BytesMut;
 use cutover_core::digest::{
-    put_value, put_value_as, split_values, Leaves, RowDigest, RowHasher, RowQueue, FINE_K,
+    put_value, put_value_as, split_values, Leaves, RowDigest, RowHasher, RowQueue, Shape, FINE_K,
 };
 use cutover_core::program::{PassColumn, PassNull, TableProgram};
 use cutover_postgres::copy_decode::CopyDecoder;
@@ -40,8 +40,8 @@ enum Input {
     Rows {
         rows: CopyRows,
         columns: Vec<PassColumn>,
-        /// Per column, whether its values are arrays (see `put_value_as`).
-        arrays: Vec<bool>,
+        /// Per column, where its values hold type OIDs (see `put_value_as`).
+        shapes: Vec<Shape>,
         /// Rows encoded, waiting to be digested a group at a time.
         queue: RowQueue,
     },
@@ -100,7 +100,7 @@ impl SideWorker {
             Some(columns) => Input::Rows {
                 rows: CopyRows::new(&names),
                 columns,
-                arrays: program.array_columns(),
+                shapes: program.shapes(),
                 queue: RowQueue::default(),
             },
             None => Input::Batches(CopyDecoder::new(&names, BATCH_ROWS, BATCH_BYTES)),
@@ -154,7 +154,7 @@ impl SideWorker {
         let Input::Rows {
             rows,
             columns,
-            arrays,
+            shapes,
             queue,
         } = &mut self.input
         else {
@@ -175,13 +175,13 @@ impl SideWorker {
             let queued = queue.push(
                 |buf| {
                     key.iter()
-                        .all(|&k| put_pass(buf, row, &columns[k], arrays[k]))
+                        .all(|&k| put_pass(buf, row, &columns[k], &shapes[k]))
                 },
                 |buf| {
                     columns
                         .iter()
-                        .zip(arrays.iter())
-                        .all(|(c, &array)| put_pass(buf, row, c, array))
+                        .zip(shapes.iter())
+                        .all(|(c, shape)| put_pass(buf, row, c, shape))
                 },
             );
             if !queued {
@@ -215,11 +215,11 @@ impl SideWorker {
 /// Appends a passed-through column's value as [`put_value_as`] does; false when the row is
 /// rejected (a NULL the NOT NULL target column refuses).
 #[inline]
-fn put_pass(buf: &mut Vec<u8>, row: &Row<'_>, c: &PassColumn, array: bool) -> bool {
+fn put_pass(buf: &mut Vec<u8>, row: &Row<'_>, c: &PassColumn, shape: &Shape) -> bool {
     match (row.get(c.input), &c.null) {
-        (Some(v), _) => put_value_as(buf, Some(v), array),
+        (Some(v), _) => put_value_as(buf, Some(v), shape),
         (None, PassNull::Keep) => put_value(buf, None),
-        (None, PassNull::Default(bytes)) => put_value_as(buf, Some(bytes), array),
+        (None, PassNull::Default(bytes)) => put_value_as(buf, Some(bytes), shape),
         (None, PassNull::Reject) => return false,
     }
     true
@@ -382,7 +382,9 @@ mod tests {
         let mut out = None;
         rows.feed(&stream(a, b), |row| {
             let mut buf = Vec::new();
-            let ok = columns.iter().all(|c| put_pass(&mut buf, row, c, false));
+            let ok = columns
+                .iter()
+                .all(|c| put_pass(&mut buf, row, c, &Shape::Plain));
             out = ok.then_some(buf);
         })
         .unwrap();
