@@ -52,7 +52,7 @@ pub fn put_value(out: &mut Vec<u8>, v: Option<&[u8]>) {
 #[inline]
 pub fn put_value_as(out: &mut Vec<u8>, v: Option<&[u8]>, shape: &Shape) {
     put_value(out, v);
-    if let (false, Some(bytes)) = (*shape == Shape::Plain, v) {
+    if let (false, Some(bytes)) = (matches!(shape, Shape::Plain), v) {
         let start = out.len() - bytes.len();
         zero_type_oids(&mut out[start..], shape);
     }
