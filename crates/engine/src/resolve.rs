@@ -126,32 +126,29 @@ pub async fn resolve(settings: &Settings, source: &Client, target: &Client) -> R
                 }
                 let cols = catalog::column_defs(source, &s.schema, &s.name).await?;
                 for c in &cols {
+                    let mut blocker = |message: String| {
+                        findings.push(Finding {
+                            severity: Severity::Blocker,
+                            table: Some(s.name.clone()),
+                            column: Some(c.name.clone()),
+                            location: None,
+                            message: format!("--create-tables: {message}; create it first"),
+                        })
+                    };
                     if let Some((schema, name)) = &c.user_type {
                         if !catalog::type_exists(target, schema, name).await? {
-                            findings.push(Finding {
-                                severity: Severity::Blocker,
-                                table: Some(s.name.clone()),
-                                column: Some(c.name.clone()),
-                                location: None,
-                                message: format!(
-                                    "--create-tables: type `{schema}.{name}` does not exist in the target; create it first"
-                                ),
-                            });
+                            blocker(format!(
+                                "type `{schema}.{name}` does not exist in the target"
+                            ));
                         }
                     }
                     for (schema, name) in &c.shared_sequences {
                         if !catalog::sequence_exists(target, schema, name).await? {
-                            findings.push(Finding {
-                                severity: Severity::Blocker,
-                                table: Some(s.name.clone()),
-                                column: Some(c.name.clone()),
-                                location: None,
-                                message: format!(
-                                    "--create-tables: the default of `{}` draws from sequence `{schema}.{name}`, \
-                                     which the column does not own and the target lacks; create it first",
-                                    c.name
-                                ),
-                            });
+                            blocker(format!(
+                                "the default of `{}` draws from sequence `{schema}.{name}`, \
+                                 which the column does not own and the target lacks",
+                                c.name
+                            ));
                         }
                     }
                 }

@@ -588,25 +588,7 @@ pub async fn column_defs(client: &Client, schema: &str, table: &str) -> Result<V
                     NULLIF(a.attidentity, '')::text,
                     CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END,
                     CASE WHEN tn.nspname <> 'pg_catalog' THEN tn.nspname::text END, t.typname::text,
-                    ARRAY(SELECT sn.nspname::text FROM pg_catalog.pg_depend dep
-                          JOIN pg_catalog.pg_class sq ON sq.oid = dep.refobjid AND sq.relkind = 'S'
-                          JOIN pg_catalog.pg_namespace sn ON sn.oid = sq.relnamespace
-                          WHERE dep.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass
-                            AND dep.objid = d.oid AND a.attgenerated = ''
-                            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend o
-                                            WHERE o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                                              AND o.objid = sq.oid AND o.refobjid = a.attrelid
-                                              AND o.refobjsubid = a.attnum AND o.deptype IN ('a', 'i'))
-                          ORDER BY sq.oid),
-                    ARRAY(SELECT sq.relname::text FROM pg_catalog.pg_depend dep
-                          JOIN pg_catalog.pg_class sq ON sq.oid = dep.refobjid AND sq.relkind = 'S'
-                          WHERE dep.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass
-                            AND dep.objid = d.oid AND a.attgenerated = ''
-                            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend o
-                                            WHERE o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                                              AND o.objid = sq.oid AND o.refobjid = a.attrelid
-                                              AND o.refobjsubid = a.attnum AND o.deptype IN ('a', 'i'))
-                          ORDER BY sq.oid)
+                    COALESCE(shared.schemas, '{}'), COALESCE(shared.names, '{}')
              FROM pg_catalog.pg_attribute a
              JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -615,6 +597,19 @@ pub async fn column_defs(client: &Client, schema: &str, table: &str) -> Result<V
                ON t.oid = CASE WHEN at.typcategory = 'A' AND at.typelem <> 0 THEN at.typelem ELSE at.oid END
              JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
              LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+             -- Sequences the default draws from that the column does not own.
+             LEFT JOIN LATERAL (
+               SELECT array_agg(sn.nspname::text ORDER BY sq.oid) AS schemas,
+                      array_agg(sq.relname::text ORDER BY sq.oid) AS names
+               FROM pg_catalog.pg_depend dep
+               JOIN pg_catalog.pg_class sq ON sq.oid = dep.refobjid AND sq.relkind = 'S'
+               JOIN pg_catalog.pg_namespace sn ON sn.oid = sq.relnamespace
+               WHERE dep.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass
+                 AND dep.objid = d.oid AND a.attgenerated = ''
+                 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend o
+                                 WHERE o.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                                   AND o.objid = sq.oid AND o.refobjid = a.attrelid
+                                   AND o.refobjsubid = a.attnum AND o.deptype IN ('a', 'i'))) shared ON true
              WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
              ORDER BY a.attnum",
             &[&schema, &table],
