@@ -64,39 +64,46 @@ fn zero_type_oids(bytes: &mut [u8], shape: &Shape) {
     match shape {
         Shape::Plain => {}
         Shape::Array(elem) => {
-            let (Some(ndim), Some(oid)) = (int_at(bytes, 0), bytes.get_mut(8..12)) else {
+            if bytes.len() < 12 {
                 return;
-            };
-            oid.fill(0);
-            let Ok(ndim) = usize::try_from(ndim) else {
-                return;
-            };
+            }
+            bytes[8..12].fill(0);
             if **elem == Shape::Plain {
                 return;
             }
-            let mut count: usize = usize::from(ndim > 0);
-            for d in 0..ndim {
-                match int_at(bytes, 12 + 8 * d).map(usize::try_from) {
-                    Some(Ok(n)) => count = count.saturating_mul(n),
-                    _ => return,
-                }
+            for r in crate::value::array_elements(bytes)
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                zero_type_oids(&mut bytes[r], elem);
             }
-            // At most one element per 4 bytes: a larger count is malformed, and stops early.
-            let count = count.min(bytes.len() / 4);
-            let start = 12 + 8 * ndim;
-            zero_in_values(
-                bytes,
-                start,
-                std::iter::repeat_n(elem.as_ref(), count),
-                false,
-            );
         }
         Shape::Record(fields) => {
+            // The number of fields, then each field as its type's OID, its length (-1:
+            // NULL) and its bytes.
             let Some(Ok(n)) = int_at(bytes, 0).map(usize::try_from) else {
                 return;
             };
-            let shapes = (0..n.min(bytes.len() / 8)).map(|i| fields.get(i).unwrap_or(&PLAIN));
-            zero_in_values(bytes, 4, shapes, true);
+            let mut at = 4;
+            for i in 0..n {
+                let Some(oid) = bytes.get_mut(at..at + 4) else {
+                    return;
+                };
+                oid.fill(0);
+                let Some(len) = int_at(bytes, at + 4) else {
+                    return;
+                };
+                at += 8;
+                let Ok(len) = usize::try_from(len) else {
+                    continue;
+                };
+                let Some(value) = bytes.get_mut(at..at + len) else {
+                    return;
+                };
+                zero_type_oids(value, fields.get(i).unwrap_or(&PLAIN));
+                at += len;
+            }
         }
     }
 }
@@ -106,37 +113,6 @@ fn int_at(bytes: &[u8], at: usize) -> Option<i32> {
     bytes
         .get(at..at + 4)
         .map(|x| i32::from_be_bytes(x.try_into().expect("4 bytes")))
-}
-
-/// Zeroes the type OIDs in the values from `at` on, one per shape: each value is its type's
-/// OID (when `oid_first`: a composite's field), its length (-1: NULL), its bytes.
-fn zero_in_values<'s>(
-    bytes: &mut [u8],
-    mut at: usize,
-    shapes: impl Iterator<Item = &'s Shape>,
-    oid_first: bool,
-) {
-    for shape in shapes {
-        if oid_first {
-            let Some(oid) = bytes.get_mut(at..at + 4) else {
-                return;
-            };
-            oid.fill(0);
-            at += 4;
-        }
-        let Some(len) = int_at(bytes, at) else {
-            return;
-        };
-        at += 4;
-        let Ok(len) = usize::try_from(len) else {
-            continue;
-        };
-        let Some(value) = bytes.get_mut(at..at + len) else {
-            return;
-        };
-        zero_type_oids(value, shape);
-        at += len;
-    }
 }
 
 /// One bucket's order-independent summary: row count and the wrapping sum of row digests as

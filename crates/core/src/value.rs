@@ -55,6 +55,42 @@ pub enum Value {
 pub struct ValueError(pub String);
 
 /// The type as SQL spells it, for messages.
+/// The elements of a binary array (`array_send`'s form: the number of dimensions, a has-NULLs
+/// flag, the element type's OID at bytes 8..12, each dimension's length and lower bound, then
+/// each element as its length, -1 for NULL, and its bytes), as byte ranges of `raw` (`None`:
+/// NULL), in storage order; `None` when the bytes are not such an array.
+pub(crate) fn array_elements(raw: &[u8]) -> Option<Vec<Option<std::ops::Range<usize>>>> {
+    let int = |at: usize| {
+        raw.get(at..at.checked_add(4)?)
+            .map(|b| i32::from_be_bytes(b.try_into().expect("4 bytes")))
+    };
+    let ndim = usize::try_from(int(0)?).ok()?;
+    let mut at: usize = 12;
+    let mut count: usize = usize::from(ndim > 0);
+    for _ in 0..ndim {
+        count = count.checked_mul(usize::try_from(int(at)?).ok()?)?;
+        at = at.checked_add(8)?;
+    }
+    // Each element takes at least its 4-byte length.
+    if count > raw.len() / 4 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = int(at)?;
+        at += 4;
+        match usize::try_from(len) {
+            Ok(len) => {
+                let end = at.checked_add(len).filter(|&e| e <= raw.len())?;
+                out.push(Some(at..end));
+                at = end;
+            }
+            Err(_) => out.push(None),
+        }
+    }
+    (at == raw.len()).then_some(out)
+}
+
 pub(crate) fn sql_name(ty: &PgType) -> String {
     let with = |name: &str, m: Option<String>| match m {
         Some(m) => format!("{name}({m})"),

@@ -303,45 +303,19 @@ fn encode_raw(ty: &PgType, raw: &[u8], out: &mut Vec<u8>) -> Result<(), ValueErr
 }
 
 /// Checks that each element of a binary array of enum `name` is one of `labels` (what
-/// `enum_recv` in the target would refuse, failing the whole `COPY`). The array's layout: the
-/// number of dimensions, a has-NULLs flag, the element type's OID, each dimension's length and
-/// lower bound, then each element as its length (-1 for NULL) and its bytes (the label).
+/// `enum_recv` in the target would refuse, failing the whole `COPY`).
 fn check_enum_array(name: &str, labels: &[String], raw: &[u8]) -> Result<(), ValueError> {
-    let broken = || ValueError(format!("invalid binary array of enum {name}"));
-    let int = |at: usize| -> Result<i32, ValueError> {
-        raw.get(at..at + 4)
-            .map(|b| i32::from_be_bytes(b.try_into().expect("4 bytes")))
-            .ok_or_else(broken)
-    };
-    let ndim = usize::try_from(int(0)?).map_err(|_| broken())?;
-    let mut at = 12;
-    let mut count: usize = usize::from(ndim > 0);
-    for _ in 0..ndim {
-        let len = usize::try_from(int(at)?).map_err(|_| broken())?;
-        count = count.checked_mul(len).ok_or_else(broken)?;
-        at += 8;
-    }
-    for _ in 0..count {
-        let len = int(at)?;
-        at += 4;
-        if len < 0 {
-            continue;
-        }
-        let end = at.checked_add(len as usize).ok_or_else(broken)?;
-        let label = raw.get(at..end).ok_or_else(broken)?;
+    let elements = super::array_elements(raw)
+        .ok_or_else(|| ValueError(format!("invalid binary array of enum {name}")))?;
+    for label in elements.into_iter().flatten().map(|r| &raw[r]) {
         if !labels.iter().any(|l| l.as_bytes() == label) {
             return Err(ValueError(format!(
                 "invalid input value for enum {name}: \"{}\"",
                 String::from_utf8_lossy(label)
             )));
         }
-        at = end;
     }
-    if at == raw.len() {
-        Ok(())
-    } else {
-        Err(broken())
-    }
+    Ok(())
 }
 
 /// True when a value of type `from` can be cast to `to` by [`encode`] (it may still fail at run
