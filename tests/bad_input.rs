@@ -586,23 +586,6 @@ fn a_partitioned_target_is_a_blocker_of_the_full_load_only() {
     assert_eq!(dst.sql("SELECT count(*) FROM m_2025"), "2");
 }
 
-/// `reconcile` of the two databases passes (exit 0): the rejects are accounted for.
-fn reconciles(src: &ScratchDb, dst: &ScratchDb) {
-    let dir = temp_dir();
-    let report = dir.path().join("report.csv");
-    let out = cutover(&[
-        "reconcile",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--quiet",
-        "--output",
-        report.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
-}
-
 /// `migrate delta-sync --cursor CURSOR --since SINCE` of the two databases succeeds.
 fn delta_syncs(src: &ScratchDb, dst: &ScratchDb, cursor: &str, since: &str) {
     let out = cutover(&[

@@ -270,3 +270,20 @@ pub fn cut_off_sessions(db: &ScratchDb) -> i64 {
     .parse()
     .unwrap()
 }
+
+/// `reconcile` of the two databases passes (exit 0): the rejects are accounted for.
+pub fn reconciles(src: &ScratchDb, dst: &ScratchDb) {
+    let dir = temp_dir();
+    let report = dir.path().join("report.csv");
+    let out = cutover(&[
+        "reconcile",
+        "--source",
+        &src.url(),
+        "--target",
+        &dst.url(),
+        "--quiet",
+        "--output",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+}
