@@ -62,21 +62,6 @@ fn stage_schema(db: &ScratchDb) -> String {
     db.sql("SELECT nspname FROM pg_namespace WHERE nspname LIKE '\\_cutover\\_stage\\_%'")
 }
 
-fn reconcile_match(src: &ScratchDb, dst: &ScratchDb) {
-    let dir = temp_dir();
-    let report = dir.path().join("r.csv");
-    let out = cutover(&[
-        "reconcile",
-        "--source",
-        &src.url(),
-        "--target",
-        &dst.url(),
-        "--output",
-        report.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
-}
-
 #[test]
 fn kill_9_at_several_points_then_resume_gives_a_match_without_duplicates() {
     for point in ["start", "mid-load", "load", "cleanup"] {
@@ -162,7 +147,7 @@ fn kill_9_at_several_points_then_resume_gives_a_match_without_duplicates() {
             "60000|60000",
             "{point}"
         );
-        reconcile_match(&src, &dst);
+        reconciles(&src, &dst);
         assert_eq!(stage_schema(&dst), "", "{point}: nothing left behind");
     }
 }
@@ -240,7 +225,7 @@ fn a_terminated_backend_is_retried_and_only_its_chunk_redone() {
         dst.sql("SELECT count(*), count(DISTINCT id) FROM big"),
         "60000|60000"
     );
-    reconcile_match(&src, &dst);
+    reconciles(&src, &dst);
 }
 
 #[test]
@@ -422,5 +407,5 @@ fn a_lost_snapshot_is_renewed_and_rows_changed_in_between_are_kept_once() {
         dst.sql("SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE n < 0) FROM big"),
         "60000|60000|50"
     );
-    reconcile_match(&src, &dst);
+    reconciles(&src, &dst);
 }

@@ -29,7 +29,7 @@ fn col(name: &str, ty: PgType, type_sql: &str, not_null: bool) -> ColumnInfo {
         not_null,
         has_default: false,
         generated: false,
-        record_shape: Default::default(),
+        oid_shape: Default::default(),
     }
 }
 

@@ -85,7 +85,7 @@ fn col(name: &str, ty: PgType, type_sql: &str) -> ColumnInfo {
         not_null: false,
         has_default: false,
         generated: false,
-        record_shape: Default::default(),
+        oid_shape: Default::default(),
     }
 }
 

@@ -19,17 +19,17 @@ pub struct ColumnInfo {
     pub has_default: bool,
     /// A generated (stored) column: never written.
     pub generated: bool,
-    /// Where the column's binary values name types by OID, for a composite type (or an array
-    /// of one); [`Shape::Plain`] otherwise (an array's is derived from `ty`: see
-    /// [`ColumnInfo::shape`]).
+    /// Where the column's binary values name types by OID, as the catalog read it (arrays,
+    /// composites and arrays of them); [`Shape::Plain`] when not read, for a column built by
+    /// hand, whose array shape [`ColumnInfo::shape`] derives from `ty`.
     #[serde(default, skip)]
-    pub record_shape: Shape,
+    pub oid_shape: Shape,
 }
 
 impl ColumnInfo {
     /// Where the column's binary values name types by OID (see [`Shape`]).
     pub fn shape(&self) -> Shape {
-        match (&self.record_shape, &self.ty) {
+        match (&self.oid_shape, &self.ty) {
             (Shape::Plain, PgType::Array(_)) => Shape::Array(Box::new(Shape::Plain)),
             (shape, _) => shape.clone(),
         }

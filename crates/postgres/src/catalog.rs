@@ -107,13 +107,13 @@ async fn columns_of(client: &Client, oids: &[i64]) -> Result<HashMap<i64, Vec<Co
         };
         let typname: String = r.get(7);
         let elem_typtype = r.get::<_, Option<String>>(11).map(|t| first_char(&t));
-        let record_shape = match (typtype, category, elem_typtype) {
-            ('c', _, _) => record_shape(client, r.get(14), 0).await?,
-            (_, 'A', Some('c')) => {
-                Shape::Array(Box::new(record_shape(client, r.get(15), 0).await?))
-            }
-            _ => Shape::Plain,
-        };
+        let oid_shape = shape_of(
+            client,
+            (typtype, category, r.get(14)),
+            elem_typtype.zip(r.get(15)),
+            0,
+        )
+        .await?;
         out.entry(r.get(0)).or_default().push(ColumnInfo {
             name: r.get(1),
             ty: with_labels(PgType::from_catalog(&typname, typtype, typmod, elem), 12),
@@ -121,7 +121,7 @@ async fn columns_of(client: &Client, oids: &[i64]) -> Result<HashMap<i64, Vec<Co
             not_null: r.get(2),
             has_default: r.get(3),
             generated: r.get(4),
-            record_shape,
+            oid_shape,
         });
     }
     Ok(out)
@@ -163,19 +163,29 @@ fn record_shape(
             .map_err(|e| PgError::db("cannot read the fields of a composite type", e))?;
         let mut fields = Vec::with_capacity(rows.len());
         for r in rows {
-            let typtype = first_char(r.get(1));
-            let category = first_char(r.get(2));
+            let ty = (first_char(r.get(1)), first_char(r.get(2)), r.get(0));
             let elem = r.get::<_, Option<String>>(4).map(|t| first_char(&t));
-            fields.push(match (typtype, category, elem) {
-                ('c', _, _) => record_shape(client, r.get(0), depth + 1).await?,
-                (_, 'A', Some('c')) => {
-                    Shape::Array(Box::new(record_shape(client, r.get(3), depth + 1).await?))
-                }
-                (_, 'A', _) => Shape::Array(Box::new(Shape::Plain)),
-                _ => Shape::Plain,
-            });
+            fields.push(shape_of(client, ty, elem.zip(r.get(3)), depth + 1).await?);
         }
         Ok(Shape::Record(fields))
+    })
+}
+
+/// The [`Shape`] of a value of a type given as `(typtype, typcategory, oid)` (under its
+/// domains), with its element type's `(typtype, oid)` for an array.
+async fn shape_of(
+    client: &Client,
+    (typtype, category, oid): (char, char, i64),
+    elem: Option<(char, i64)>,
+    depth: u32,
+) -> Result<Shape> {
+    Ok(match (typtype, category, elem) {
+        ('c', _, _) => record_shape(client, oid, depth).await?,
+        (_, 'A', Some(('c', elem))) => {
+            Shape::Array(Box::new(record_shape(client, elem, depth).await?))
+        }
+        (_, 'A', _) => Shape::Array(Box::new(Shape::Plain)),
+        _ => Shape::Plain,
     })
 }
 

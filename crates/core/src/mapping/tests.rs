@@ -270,7 +270,7 @@ fn identity_maps_every_table_with_copy_unmapped() {
             not_null: true,
             has_default: false,
             generated: false,
-            record_shape: Default::default(),
+            oid_shape: Default::default(),
         }],
         primary_key: vec!["id".into()],
         estimated_rows: 0,

@@ -44,7 +44,7 @@ pub fn col(name: &str, ty: PgType) -> ColumnInfo {
         not_null: false,
         has_default: false,
         generated: false,
-        record_shape: Default::default(),
+        oid_shape: Default::default(),
     }
 }
 

@@ -35,7 +35,7 @@ fn table(columns: &[(&str, PgType)]) -> TableInfo {
                 not_null: false,
                 has_default: false,
                 generated: false,
-                record_shape: Default::default(),
+                oid_shape: Default::default(),
             })
             .collect(),
         primary_key: vec![],
